@@ -1,0 +1,196 @@
+"""Errors raised by actors and the runtime; every one is an `ActorError`.
+
+Each error keeps structured fields (the actor, the node, the timeout) and builds its
+message in `__str__`, so it survives pickling between nodes and still says what
+happened, to which actor, and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "ActorCrashedError",
+    "ActorError",
+    "ActorStoppedError",
+    "ActorUnavailableError",
+    "AskTimeoutError",
+    "AuthenticationError",
+    "MailboxFullError",
+    "NameTakenError",
+    "NodeDownError",
+    "SerializationError",
+    "UnroutableError",
+)
+
+
+class ActorError(Exception):
+    """The root of every error that Repertory raises."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuild from the constructor's arguments, so the subclasses' fields and
+        # their `__str__` survive pickle and cloudpickle between nodes.
+        return (type(self), self.args)
+
+
+class AskTimeoutError(ActorError, TimeoutError):
+    """An ask got no answer within its timeout (also a `TimeoutError`)."""
+
+    def __init__(self, actor: str, timeout: float) -> None:
+        super().__init__(actor, timeout)
+        self.actor = actor
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return (
+            f"ask to {self.actor} timed out after {self.timeout:g} s; raise timeout= "
+            "or check that the handler answers (return a value or use reply_later())"
+        )
+
+
+class ActorStoppedError(ActorError):
+    """The actor had stopped (or stopped before it answered)."""
+
+    def __init__(self, actor: str, detail: str = "") -> None:
+        super().__init__(actor, detail)
+        self.actor = actor
+        self.detail = detail
+
+    def __str__(self) -> str:
+        detail = f" {self.detail}" if self.detail else ""
+        return (
+            f"actor {self.actor} is stopped{detail}; look it up again "
+            "(system.registry.whereis) or watch it to learn when it stops"
+        )
+
+
+class ActorUnavailableError(ActorError):
+    """The actor is down and waiting to be restarted by its supervisor."""
+
+    def __init__(self, actor: str, detail: str = "") -> None:
+        super().__init__(actor, detail)
+        self.actor = actor
+        self.detail = detail
+
+    def __str__(self) -> str:
+        detail = f" ({self.detail})" if self.detail else ""
+        return (
+            f"actor {self.actor} is unavailable{detail}: it failed and its supervisor "
+            "is restarting it; retry later or degrade without it"
+        )
+
+
+class ActorCrashedError(ActorError):
+    """The handler raised while answering an ask; the original is `__cause__`.
+
+    `error_type` and `remote_traceback` keep the original's type name and traceback
+    text, so they survive a trip between nodes even when the type does not.
+    """
+
+    def __init__(
+        self, actor: str, error_type: str, error_text: str, remote_traceback: str = ""
+    ) -> None:
+        super().__init__(actor, error_type, error_text, remote_traceback)
+        self.actor = actor
+        self.error_type = error_type
+        self.error_text = error_text
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        return (
+            f"actor {self.actor} crashed handling the message: "
+            f"{self.error_type}: {self.error_text}; see __cause__ (or remote_traceback) "
+            "and fix the handler, or let a supervisor restart it"
+        )
+
+
+class MailboxFullError(ActorError):
+    """A bounded mailbox with overflow="reject" had no room."""
+
+    def __init__(self, actor: str, capacity: int) -> None:
+        super().__init__(actor, capacity)
+        self.actor = actor
+        self.capacity = capacity
+
+    def __str__(self) -> str:
+        return (
+            f"mailbox of {self.actor} is full ({self.capacity} messages); "
+            "use `await ref.send(msg)` to wait for room, or raise the capacity"
+        )
+
+
+class NameTakenError(ActorError):
+    """The name is registered to another live actor."""
+
+    def __init__(self, name: str, holder: str) -> None:
+        super().__init__(name, holder)
+        self.name = name
+        self.holder = holder
+
+    def __str__(self) -> str:
+        return (
+            f"name {self.name!r} is taken by {self.holder}; pick another name or "
+            "unregister it first"
+        )
+
+
+class NodeDownError(ActorError):
+    """The node that hosts the actor went down or its link closed."""
+
+    def __init__(self, node: str, detail: str = "") -> None:
+        super().__init__(node, detail)
+        self.node = node
+        self.detail = detail
+
+    def __str__(self) -> str:
+        detail = f" ({self.detail})" if self.detail else ""
+        return (
+            f"node {self.node} is down{detail}; calls to its actors fail until it "
+            "rejoins: retry after NodeUp or use another node"
+        )
+
+
+class SerializationError(ActorError):
+    """A message could not be encoded or decoded for the wire."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(what, detail)
+        self.what = what
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return (
+            f"cannot serialize {self.what}: {self.detail}; send builtins or "
+            "msgspec.Struct messages, or allow pickling between trusted nodes"
+        )
+
+
+class AuthenticationError(ActorError):
+    """The cookie handshake with a peer failed."""
+
+    def __init__(self, peer: str, reason: str) -> None:
+        super().__init__(peer, reason)
+        self.peer = peer
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"handshake with {self.peer} failed: {self.reason}; check that both "
+            "nodes use the same cookie and Repertory version"
+        )
+
+
+class UnroutableError(ActorError):
+    """A mandatory publish reached no actor."""
+
+    def __init__(self, exchange: str, key: str) -> None:
+        super().__init__(exchange, key)
+        self.exchange = exchange
+        self.key = key
+
+    def __str__(self) -> str:
+        return (
+            f"exchange {self.exchange!r} routed key {self.key!r} to no actor; bind a "
+            "queue for it, name an alternate exchange, or publish without mandatory=True"
+        )

@@ -1,0 +1,134 @@
+"""Names and topics: the system's directory of actors.
+
+Both forget an actor when it stops. Between linked nodes they span the cluster.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actors._ref import ActorRef
+from actors.errors import NameTakenError
+
+if TYPE_CHECKING:
+    from runtime._system import ActorSystem
+
+__all__ = ("Registry", "Topics")
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("$"):
+        raise ValueError(
+            f"an actor name must be a non-empty str without '/' and not starting with '$'; "
+            f"got {name!r}"
+        )
+    return name
+
+
+class Registry:
+    """Registered names of actors: `register`, `whereis`, `unregister`.
+
+    A name maps to one live actor; it is dropped when that actor stops.
+    """
+
+    def __init__(self, system: ActorSystem) -> None:
+        self._system = system
+        self._refs: dict[str, ActorRef[Any]] = {}
+        self._names: dict[ActorRef[Any], set[str]] = {}
+
+    def register(self, name: str, ref: ActorRef[Any]) -> None:
+        """Name `ref`; raises `NameTakenError` if a live actor holds the name already."""
+        check_name(name)
+        holder = self._refs.get(name)
+        if holder is not None:
+            if holder == ref:
+                return
+            if holder.is_alive:
+                raise NameTakenError(name, holder.address)
+            self.unregister(name)
+        if not ref.is_alive:
+            return  # a dead actor's name would never be dropped
+        self._refs[name] = ref
+        self._names.setdefault(ref, set()).add(name)
+
+    def whereis(self, name: str) -> ActorRef[Any] | None:
+        """The live actor registered under `name`, or None."""
+        ref = self._refs.get(name)
+        if ref is not None and not ref.is_alive:
+            return None
+        return ref
+
+    def unregister(self, name: str) -> None:
+        ref = self._refs.pop(name, None)
+        if ref is not None:
+            names = self._names.get(ref)
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._names[ref]
+
+    def names(self) -> dict[str, ActorRef[Any]]:
+        """A snapshot of every registered name."""
+        return {name: ref for name, ref in self._refs.items() if ref.is_alive}
+
+    def forget(self, ref: ActorRef[Any]) -> None:
+        for name in self._names.pop(ref, ()):
+            if self._refs.get(name) == ref:
+                del self._refs[name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.whereis(name) is not None
+
+
+class Topics:
+    """Publish-subscribe: `subscribe(topic, ref)`, `publish(topic, msg) -> int`.
+
+    Every subscriber gets its own copy, in publish order; stopped subscribers drop out.
+    """
+
+    def __init__(self, system: ActorSystem) -> None:
+        self._system = system
+        # dicts as ordered sets: subscribers are told in the order they subscribed.
+        self._subscribers: dict[str, dict[ActorRef[Any], None]] = {}
+        self._topics: dict[ActorRef[Any], set[str]] = {}
+
+    def subscribe(self, topic: str, ref: ActorRef[Any]) -> None:
+        if not ref.is_alive:
+            return
+        self._subscribers.setdefault(topic, {})[ref] = None
+        self._topics.setdefault(ref, set()).add(topic)
+
+    def unsubscribe(self, topic: str, ref: ActorRef[Any]) -> None:
+        subscribers = self._subscribers.get(topic)
+        if subscribers is not None:
+            subscribers.pop(ref, None)
+            if not subscribers:
+                del self._subscribers[topic]
+        topics = self._topics.get(ref)
+        if topics is not None:
+            topics.discard(topic)
+            if not topics:
+                del self._topics[ref]
+
+    def publish(self, topic: str, message: Any) -> int:
+        """Tell `message` to every subscriber of `topic`; returns how many."""
+        subscribers = self._subscribers.get(topic)
+        if not subscribers:
+            return 0
+        for ref in list(subscribers):
+            ref.tell(message)
+        return len(subscribers)
+
+    def subscribers(self, topic: str) -> list[ActorRef[Any]]:
+        return list(self._subscribers.get(topic, ()))
+
+    def has_subscribers(self, topic: str) -> bool:
+        return bool(self._subscribers.get(topic))
+
+    def forget(self, ref: ActorRef[Any]) -> None:
+        for topic in self._topics.pop(ref, ()):
+            subscribers = self._subscribers.get(topic)
+            if subscribers is not None:
+                subscribers.pop(ref, None)
+                if not subscribers:
+                    del self._subscribers[topic]

@@ -1,0 +1,296 @@
+"""`ActorSystem`: one node, the owner of every actor, task and timer in it."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+
+from actors._actor import Actor
+from actors._ref import ActorRef
+from actors.mailbox import Mailbox
+from runtime._cell import Cell
+from runtime._deadletters import DeadLetters
+from runtime._dispatch import Dispatcher
+from runtime._kernel import Expired, Kernel, current_kernel
+from runtime._lifecycle import START, STOPPED, construct, kill, request_stop, terminate
+from runtime._ref_local import LocalRef
+from runtime._registry import Registry, Topics, check_name
+from runtime._timers import Timers
+
+__all__ = ("ActorSystem",)
+
+log = logging.getLogger("repertory")
+M = TypeVar("M")
+
+
+class _Guardian(Actor[Any]):
+    """The root of the tree: parent of every actor spawned by `system.spawn`."""
+
+    def receive(self, message: Any) -> None:
+        return None
+
+
+class ActorSystem:
+    """One node: spawns actors, runs them, and stops them all on exit.
+
+    Use it as an async context manager under anyio (asyncio or trio). Leaving the block
+    stops every actor, children before parents (each parent stops its children last
+    started first), running `on_stop`; after `shutdown_timeout` seconds whatever still
+    runs is cancelled. No task outlives the block.
+
+    >>> # async with ActorSystem("demo") as system:
+    >>> #     counter = system.spawn(Counter, 10, name="counter")
+    >>> #     counter.tell(5)
+    >>> #     assert await counter.ask("get", timeout=1.0) == 15
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        listen: str | None = None,
+        cookie: str | bytes | None = None,
+        seeds: tuple[str, ...] | list[str] = (),
+        data_dir: str | None = None,
+        shutdown_timeout: float = 10.0,
+        allow_pickle: bool = True,
+    ) -> None:
+        if not isinstance(name, str) or not name or "/" in name or "@" in name:
+            raise ValueError(
+                f"a system name must be a non-empty str without '/' or '@'; got {name!r}"
+            )
+        if shutdown_timeout <= 0:
+            raise ValueError(f"shutdown_timeout must be > 0 seconds, got {shutdown_timeout!r}")
+        self.name = name
+        self.node = name
+        self.listen = listen
+        self.cookie = cookie
+        self.seeds = tuple(seeds)
+        self.data_dir = data_dir
+        self.shutdown_timeout = shutdown_timeout
+        self.allow_pickle = allow_pickle
+        self.registry = Registry(self)
+        self.topics = Topics(self)
+        self.dead_letters = DeadLetters(self.topics)
+        # Blocking handlers running in worker threads right now: while this is non-zero,
+        # `tell` checks which thread it is on.
+        self.threads = 0
+        self._uids = itertools.count(1)
+        self._task_group: TaskGroup | None = None
+        self._guardian: Cell | None = None
+        self._guardian_done: Any = None
+        self._closed = False
+        self.kernel: Kernel
+        self.dispatcher: Dispatcher
+        self.timers: Timers
+
+    # -- lifetime -------------------------------------------------------------------
+
+    async def __aenter__(self) -> ActorSystem:
+        if self._task_group is not None:
+            raise RuntimeError(f"ActorSystem {self.name!r} can be entered only once")
+        self.kernel = current_kernel()
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        self.dispatcher = Dispatcher(self.kernel, task_group)
+        self.timers = Timers(self.kernel)
+        task_group.start_soon(self.timers.run, name="repertory-timers")
+        self._guardian_done = self.kernel.slot()
+        self._guardian = self._start_cell(None, _Guardian, (), {}, None, None)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group = self._task_group
+        assert task_group is not None, "ActorSystem exited without being entered"
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._stop_everything()
+        finally:
+            self._closed = True
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(exc_type, exc, tb)
+        return None
+
+    async def _stop_everything(self) -> None:
+        guardian = self._guardian
+        assert guardian is not None
+        request_stop(guardian, None)
+        try:
+            await self.kernel.wait(self._guardian_done, self.shutdown_timeout)
+            return
+        except Expired:
+            running = [cell.label for cell in self._walk() if cell.state != STOPPED]
+            log.warning(
+                "system %s: actors still running %.3g s after shutdown began; cancelling %s",
+                self.node, self.shutdown_timeout, ", ".join(running[:10]),
+            )
+        kill(guardian)
+        try:
+            await self.kernel.wait(self._guardian_done, 1.0)
+        except Expired:
+            for cell in self._walk():
+                if cell.state != STOPPED:
+                    terminate(cell)
+
+    def _walk(self) -> list[Cell]:
+        cells: list[Cell] = []
+        todo = deque([self._guardian])
+        while todo:
+            cell = todo.popleft()
+            if cell is not None:
+                cells.append(cell)
+                todo.extend(cell.child_cells or ())
+        return cells
+
+    # -- spawning and stopping -----------------------------------------------------------
+
+    def spawn(
+        self,
+        factory: Any,
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        node: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[Any]:
+        """Start an actor (or a supervision tree) and return its ref at once.
+
+        Messages sent before its `on_start()` has run wait in its mailbox. `name`
+        registers it (`NameTakenError` if a live actor holds the name). `factory` is an
+        `Actor` subclass (built as ``factory(*args, **kwargs)``), a callable returning an
+        actor, or a supervisor spec.
+        """
+        if node is not None and node != self.node:
+            return self.spawn_remote(node, factory, args, kwargs, name=name, mailbox=mailbox)
+        return self.spawn_child(self._root(), factory, args, kwargs, name=name, mailbox=mailbox)
+
+    def spawn_child(
+        self,
+        parent: Cell,
+        factory: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+    ) -> ActorRef[Any]:
+        spawn_as = getattr(factory, "spawn_under", None)
+        if spawn_as is not None and not isinstance(factory, type):
+            ref: ActorRef[Any] = spawn_as(parent, *args, **kwargs)
+            return ref
+        return self._start_cell(parent, factory, args, kwargs, name, mailbox).ref
+
+    def _start_cell(
+        self,
+        parent: Cell | None,
+        factory: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        mailbox: Mailbox | None,
+    ) -> Cell:
+        if self._closed:
+            raise RuntimeError(f"system {self.node} is shut down; spawn inside its `async with`")
+        if name is not None:
+            check_name(name)
+            holder = self.registry.whereis(name)
+            if holder is not None:
+                from actors.errors import NameTakenError
+
+                raise NameTakenError(name, holder.address)
+        if mailbox is not None and not isinstance(mailbox, Mailbox):
+            raise TypeError(f"mailbox= takes a Mailbox, got {type(mailbox).__qualname__}")
+        cell = Cell(self, parent, factory, args, kwargs, name, mailbox, next(self._uids))
+        construct(cell)
+        if name is not None:
+            self.registry.register(name, cell.ref)
+        if parent is not None:
+            if parent.child_cells is None:
+                parent.child_cells = {}
+            parent.child_cells[cell] = None
+        cell.post_system((START,))
+        return cell
+
+    def stop(self, ref: ActorRef[Any]) -> None:
+        """Ask `ref` to stop after its current message; returns at once.
+
+        Watch it (or use a `TestProbe`) to learn when it has stopped.
+        """
+        cell = self.local_cell(ref)
+        if cell is not None:
+            request_stop(cell, None)
+        else:
+            self.stop_remote(ref)
+
+    def _root(self) -> Cell:
+        if self._guardian is None:
+            raise RuntimeError(
+                f"system {self.name} is not running; spawn inside `async with ActorSystem(...)`"
+            )
+        return self._guardian
+
+    # -- what cells call -------------------------------------------------------------
+
+    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
+        if isinstance(ref, LocalRef) and ref._cell.system is self:
+            return ref._cell
+        return None
+
+    def forget(self, cell: Cell) -> None:
+        """A cell terminated: drop its names and subscriptions."""
+        self.registry.forget(cell.ref)
+        self.topics.forget(cell.ref)
+        if cell is self._guardian and not self._guardian_done.done():
+            self._guardian_done.set_result(None)
+
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
+        self.dead_letters.add(message, recipient, reason)
+
+    def on_foreign_thread(self) -> bool:
+        return threading.get_ident() != self.kernel.loop_thread
+
+    # -- the cluster's side (filled in by the transport) -----------------------------------
+
+    def spawn_remote(
+        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any], **options: Any
+    ) -> ActorRef[Any]:
+        raise ValueError(
+            f"system {self.node} is not linked to node {node!r}; "
+            "start it with listen= and cookie= and join that node first"
+        )
+
+    def stop_remote(self, ref: ActorRef[Any]) -> None:
+        raise ValueError(f"{ref!r} does not belong to system {self.node}")
+
+    def watch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
+        raise ValueError(f"{ref!r} does not belong to system {self.node}")
+
+    def unwatch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
+        return None
+
+    async def lookup(self, name: str, node: str | None = None) -> ActorRef[Any] | None:
+        """The actor registered as `name` (on `node`, or anywhere in the cluster)."""
+        if node is None or node == self.node:
+            return self.registry.whereis(name)
+        raise ValueError(f"system {self.node} is not linked to node {node!r}")
+
+    @property
+    def address(self) -> str:
+        """This node's name: ``name`` alone, or ``name@host:port`` when it listens."""
+        return self.node
+
+    def __repr__(self) -> str:
+        return f"<ActorSystem {self.node}>"

@@ -149,3 +149,37 @@ class Context:
         was told, not asked, the returned `Reply` ignores what it is sent.
         """
         raise NotImplementedError
+
+    # -- the engine's interface for supervisors -------------------------------------------
+    # Not for actors' own use: `supervisors` drives restarts through these, so that it
+    # depends on `actors` alone and not on `runtime`.
+
+    def _spawn_supervised(
+        self,
+        factory: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        name: str | None,
+        mailbox: Mailbox | None,
+        shutdown: float | None,
+    ) -> ActorRef[Any]:
+        """Spawn a child whose start and teardown are reported to this actor's
+        `_on_child_started` / `_on_child_torn_down`; `shutdown` bounds its stop."""
+        raise NotImplementedError
+
+    def _teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        """First half of a restart: stop its children, run its on_stop, keep its mail."""
+        raise NotImplementedError
+
+    def _recreate_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        """Second half of a restart: a fresh instance, then its on_restart(reason)."""
+        raise NotImplementedError
+
+    def _stop_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        """Stop a child with `reason` (None for a normal stop)."""
+        raise NotImplementedError
+
+    def _set_available(self, ref: ActorRef[Any], available: bool) -> None:
+        """While unavailable, asks fail at once and tells go to dead letters."""
+        raise NotImplementedError

@@ -74,6 +74,10 @@ class ActorRef(Generic[M]):
     def _identity(self) -> tuple[str, int]:
         raise NotImplementedError
 
+    def _unwrap(self) -> ActorRef[Any]:
+        """The plain ref under a wrapping one (a pool's, a dynamic supervisor's)."""
+        return self
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ActorRef):
             return NotImplemented

@@ -21,6 +21,8 @@ from actors.messages import Terminated
 from runtime._envelope import Envelope
 from runtime._lifecycle import (
     NOTHING,
+    RECREATE,
+    TEARDOWN,
     RUNNING,
     STARTING,
     STOPPED,
@@ -74,6 +76,7 @@ class Cell(Context):
         "state",
         "stop_reason",
         "stop_requested",
+        "supervised",
         "sysmail",
         "system",
         "timers",
@@ -132,6 +135,8 @@ class Cell(Context):
         self.restarts = 0
         self.mode: str | None = None
         self.stop_requested = False
+        # Set by supervisors: the parent hears when this cell has (re)started or torn down.
+        self.supervised = False
 
     # -- delivery ---------------------------------------------------------------
 
@@ -425,6 +430,57 @@ class Cell(Context):
         if type(item) is Envelope:
             slot, item.reply = item.reply, None
         return Reply(slot, self.label)
+
+    # -- the engine's interface for supervisors ------------------------------------------
+
+    def _spawn_supervised(
+        self,
+        factory: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        name: str | None,
+        mailbox: Mailbox | None,
+        shutdown: float | None,
+    ) -> ActorRef[Any]:
+        system: ActorSystem = self.system
+        child = system.start_cell(self, factory, args, kwargs, name, mailbox, supervised=True)
+        child.shutdown_timeout = shutdown
+        return child.ref
+
+    def _child(self, ref: ActorRef[Any]) -> Cell | None:
+        child: Cell | None = self.system.local_cell(ref)
+        if child is None or child.parent_cell is not self:
+            return None
+        return child
+
+    def _teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        child = self._child(ref)
+        if child is not None:
+            child.post_system((TEARDOWN, reason))
+
+    def _recreate_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        child = self._child(ref)
+        if child is not None:
+            child.post_system((RECREATE, reason))
+
+    def _stop_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+        child = self._child(ref)
+        if child is not None:
+            request_stop(child, reason)
+
+    def _set_available(self, ref: ActorRef[Any], available: bool) -> None:
+        child = self._child(ref)
+        if child is None or child.unavailable is not available:
+            return
+        child.unavailable = not available
+        if available:
+            child.fast = child.state == RUNNING and child.mailbox_spec is None
+            return
+        child.fast = False
+        # Whatever waited for the actor fails now instead of waiting out its restart.
+        while child.mailbox:
+            child.reject(child.mailbox.popleft(), "unavailable")
 
     def __repr__(self) -> str:
         return f"<Cell {self.label} state={self.state}>"

@@ -40,8 +40,18 @@ log = logging.getLogger("repertory")
 
 # Cell states, ordered: `state >= STOPPING` means the actor takes no more mail.
 STARTING, RUNNING, SUSPENDED, STOPPING, STOPPED = range(5)
+STATE_NAMES = ("starting", "running", "suspended", "stopping", "stopped")
 # System message kinds (the first item of a system-message tuple).
-START, STOP, CHILD_FAILED, CHILD_TERMINATED, RESTART, RESUME = range(6)
+(
+    START,
+    STOP,
+    CHILD_FAILED,
+    CHILD_TERMINATED,
+    TEARDOWN,
+    RECREATE,
+    CHILD_STARTED,
+    CHILD_TORN_DOWN,
+) = range(8)
 
 # `Cell.current` when no message is being handled (None is a valid message).
 NOTHING: Any = object()
@@ -49,7 +59,8 @@ NOTHING: Any = object()
 Pending = Coroutine[Any, Any, None] | None
 
 
-# -- spawning ---------------------------------------------------------------
+# -- spawning -----------------------------------------------------------------------
+
 
 def construct(cell: Cell) -> Actor[Any]:
     """Build the actor from its factory, with `context` set before `__init__`."""
@@ -71,13 +82,16 @@ def construct(cell: Cell) -> Actor[Any]:
     set_handler(cell, actor.receive)
     return actor
 
+
 def set_handler(cell: Cell, handler: Callable[[Any], Any]) -> None:
     if getattr(cell.actor, "blocking", False) and not inspect.iscoroutinefunction(handler):
         handler = _in_thread(cell, handler)
     cell.handler = handler
     cell.handler_async = inspect.iscoroutinefunction(handler)
 
-# -- system messages --------------------------------------------------------------
+
+# -- system messages ------------------------------------------------------------------
+
 
 def handle_system(cell: Cell, message: tuple[Any, ...]) -> Pending:
     kind = message[0]
@@ -89,17 +103,27 @@ def handle_system(cell: Cell, message: tuple[Any, ...]) -> Pending:
         return child_terminated(cell, message[1], message[2])
     if kind == CHILD_FAILED:
         return child_failed(cell, message[1], message[2])
-    if kind == RESTART:
-        return begin_restart(cell, message[1])
-    if kind == RESUME and cell.state == SUSPENDED:
-        return started(cell)
+    if kind == TEARDOWN:
+        return begin_teardown(cell, message[1])
+    if kind == RECREATE:
+        return recreate(cell, message[1])
+    if cell.mode is None:  # a stopping parent no longer supervises
+        name = "_on_child_started" if kind == CHILD_STARTED else "_on_child_torn_down"
+        hook = getattr(cell.actor, name, None)
+        if hook is not None:
+            return call_hook(cell, hook, (message[1].ref,), _nothing, failing=True)
     return None
 
+
 def started(cell: Cell) -> Pending:
+    """on_start (or on_restart) returned: take user messages."""
     if cell.state < STOPPING and cell.mode is None:
         cell.state = RUNNING
         cell.fast = cell.mailbox_spec is None and not cell.unavailable
+        if cell.supervised and cell.parent_cell is not None:
+            cell.parent_cell.post_system((CHILD_STARTED, cell))
     return None
+
 
 def request_stop(cell: Cell, reason: BaseException | None) -> None:
     """Ask the cell to stop after its current message (idempotent)."""
@@ -107,25 +131,32 @@ def request_stop(cell: Cell, reason: BaseException | None) -> None:
         cell.stop_requested = True
         cell.post_system((STOP, reason))
 
+
 def begin_stop(cell: Cell, reason: BaseException | None) -> Pending:
     if cell.state >= STOPPING:
         return None
+    torn_down = cell.mode == "down"  # on_stop ran already, at teardown
     cell.state = STOPPING
     cell.fast = False
     cell.stop_reason = reason
     cell.mode = "stop"
     cancel_timers(cell)
+    if torn_down:
+        return terminate(cell)
     return stop_next_child(cell)
 
-def begin_restart(cell: Cell, reason: BaseException) -> Pending:
-    if cell.state >= STOPPING:
+
+def begin_teardown(cell: Cell, reason: BaseException | None) -> Pending:
+    """First half of a restart: stop the children and run on_stop; keep the mailbox."""
+    if cell.state >= STOPPING or cell.mode is not None:
         return None
     cell.state = SUSPENDED
     cell.fast = False
     cell.stop_reason = reason
-    cell.mode = "restart"
+    cell.mode = "teardown"
     cancel_timers(cell)
     return stop_next_child(cell)
+
 
 def stop_next_child(cell: Cell) -> Pending:
     children = cell.child_cells
@@ -139,34 +170,21 @@ def stop_next_child(cell: Cell) -> Pending:
             if child.shutdown_timeout is not None:
                 cell.system.timers.call_later(child.shutdown_timeout, kill, child)
         return None
-    if cell.mode == "stop":
-        return call_hook(cell, cell.actor.on_stop, (cell.stop_reason,), partial(terminate, cell))
-    return call_hook(cell, cell.actor.on_stop, (cell.stop_reason,), partial(recreate, cell))
+    then = terminate if cell.mode == "stop" else torn_down
+    return call_hook(cell, cell.actor.on_stop, (cell.stop_reason,), partial(then, cell))
 
-def child_terminated(cell: Cell, child: Cell, reason: BaseException | None) -> Pending:
-    if cell.child_cells is not None:
-        cell.child_cells.pop(child, None)
-    if cell.mode is not None:
-        return stop_next_child(cell)
-    hook = getattr(cell.actor, "_on_child_terminated", None)
-    if hook is not None:
-        return call_hook(cell, hook, (child.ref, reason), _nothing, failing=True)
+
+def torn_down(cell: Cell) -> Pending:
+    cell.mode = "down"
+    if cell.supervised and cell.parent_cell is not None:
+        cell.parent_cell.post_system((CHILD_TORN_DOWN, cell))
     return None
 
-def child_failed(cell: Cell, child: Cell, error: Exception) -> Pending:
-    if child.state >= STOPPING:
+
+def recreate(cell: Cell, reason: BaseException | None) -> Pending:
+    """Second half of a restart: a fresh instance, then `on_restart(reason)`."""
+    if cell.state >= STOPPING or cell.mode != "down":
         return None
-    hook = getattr(cell.actor, "_on_child_failed", None)
-    if hook is not None and cell.mode is None:
-        return call_hook(cell, hook, (child.ref, error), _nothing, failing=True)
-    # No supervisor: the failed child stops with the error as its reason.
-    request_stop(child, error)
-    return None
-
-def recreate(cell: Cell) -> Pending:
-    """Replace the failed instance with a fresh one and run `on_restart`."""
-    reason = cell.stop_reason
-    assert reason is not None
     cell.mode = None
     cell.stop_requested = False
     cell.behaviours = None
@@ -180,6 +198,29 @@ def recreate(cell: Cell) -> Pending:
     cell.restarts += 1
     return call_hook(cell, actor.on_restart, (reason,), partial(started, cell), failing=True)
 
+
+def child_terminated(cell: Cell, child: Cell, reason: BaseException | None) -> Pending:
+    if cell.child_cells is not None:
+        cell.child_cells.pop(child, None)
+    if cell.mode in ("stop", "teardown"):
+        return stop_next_child(cell)
+    hook = getattr(cell.actor, "_on_child_terminated", None)
+    if hook is not None and cell.mode is None:
+        return call_hook(cell, hook, (child.ref, reason), _nothing, failing=True)
+    return None
+
+
+def child_failed(cell: Cell, child: Cell, error: Exception) -> Pending:
+    if child.state >= STOPPING:
+        return None
+    hook = getattr(cell.actor, "_on_child_failed", None)
+    if hook is not None and cell.mode is None:
+        return call_hook(cell, hook, (child.ref, error), _nothing, failing=True)
+    # No supervisor: the failed child stops with the error as its reason.
+    request_stop(child, error)
+    return None
+
+
 def terminate(cell: Cell) -> Pending:
     cell.state = STOPPED
     cell.fast = False
@@ -188,6 +229,7 @@ def terminate(cell: Cell) -> Pending:
     cell.system.forget(cell)
     notify_terminated(cell)
     return None
+
 
 def kill(cell: Cell) -> None:
     """Stop now: cancel a handler or hook that is still running, here and below."""
@@ -199,13 +241,16 @@ def kill(cell: Cell) -> None:
     if cell.scope is not None:
         cell.scope.cancel()
 
+
 def cancel_timers(cell: Cell) -> None:
     if cell.timers:
         for timer in cell.timers:
             timer.cancel()
         cell.timers = None
 
+
 # -- hooks --------------------------------------------------------------------------
+
 
 def call_hook(
     cell: Cell,
@@ -228,6 +273,7 @@ def call_hook(
         return await_hook(cell, result, then, failing)
     return then()
 
+
 def hook_failed(
     cell: Cell, error: Exception, then: Callable[[], Pending], failing: bool
 ) -> Pending:
@@ -236,6 +282,7 @@ def hook_failed(
         return None
     log.warning("actor %s: hook raised %r; going on", cell.label, error)
     return then()
+
 
 async def await_hook(
     cell: Cell, result: Awaitable[Any], then: Callable[[], Pending], failing: bool
@@ -248,7 +295,6 @@ async def await_hook(
         pending = then()
     if pending is not None:
         await pending
-
 
 
 def fail(cell: Cell, error: Exception, item: Any) -> None:
@@ -267,6 +313,7 @@ def fail(cell: Cell, error: Exception, item: Any) -> None:
         return
     parent.post_system((CHILD_FAILED, cell, error))
 
+
 def notify_terminated(cell: Cell) -> None:
     """Tell watchers and the parent that this actor has stopped."""
     reason = cell.stop_reason
@@ -284,6 +331,7 @@ def notify_terminated(cell: Cell) -> None:
         cell.watching = None
     if cell.parent_cell is not None:
         cell.parent_cell.post_system((CHILD_TERMINATED, cell, reason))
+
 
 def drain_to_dead_letters(cell: Cell) -> None:
     for queue in (cell.stashed, cell.mailbox):

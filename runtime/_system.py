@@ -18,10 +18,11 @@ from actors.mailbox import Mailbox
 from runtime._cell import Cell
 from runtime._deadletters import DeadLetters
 from runtime._dispatch import Dispatcher
-from runtime._kernel import Expired, Kernel, current_kernel
-from runtime._lifecycle import START, STOPPED, construct, kill, request_stop, terminate
+from runtime._kernel import Kernel, current_kernel
+from runtime._lifecycle import START, STOPPED, STOPPING, construct, kill, request_stop, terminate
 from runtime._ref_local import LocalRef
 from runtime._registry import Registry, Topics, check_name
+from runtime._snapshot import ActorInfo, describe
 from runtime._timers import Timers
 
 __all__ = ("ActorSystem",)
@@ -31,10 +32,21 @@ M = TypeVar("M")
 
 
 class _Guardian(Actor[Any]):
-    """The root of the tree: parent of every actor spawned by `system.spawn`."""
+    """The root of the tree: parent of every actor spawned by `system.spawn`.
+
+    A failed top-level actor stops with its error as reason. A failed top-level
+    supervisor has given up on its whole tree: that stops the system.
+    """
 
     def receive(self, message: Any) -> None:
         return None
+
+    def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
+        system: ActorSystem = self.context.system
+        cell = system.local_cell(child)
+        self.context._stop_child(child, error)
+        if cell is not None and getattr(cell.actor, "_stops_system_on_failure", False):
+            system.fail(error, f"root supervisor {child.address} failed")
 
 
 class ActorSystem:
@@ -85,8 +97,9 @@ class ActorSystem:
         self._uids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._guardian: Cell | None = None
-        self._guardian_done: Any = None
+        self._guardian_done = anyio.Event()
         self._closed = False
+        self.failure: BaseException | None = None
         self.kernel: Kernel
         self.dispatcher: Dispatcher
         self.timers: Timers
@@ -103,8 +116,7 @@ class ActorSystem:
         self.dispatcher = Dispatcher(self.kernel, task_group)
         self.timers = Timers(self.kernel)
         task_group.start_soon(self.timers.run, name="repertory-timers")
-        self._guardian_done = self.kernel.slot()
-        self._guardian = self._start_cell(None, _Guardian, (), {}, None, None)
+        self._guardian = self.start_cell(None, _Guardian, (), {}, None, None)
         return self
 
     async def __aexit__(
@@ -128,22 +140,25 @@ class ActorSystem:
         guardian = self._guardian
         assert guardian is not None
         request_stop(guardian, None)
-        try:
-            await self.kernel.wait(self._guardian_done, self.shutdown_timeout)
+        with anyio.move_on_after(self.shutdown_timeout):
+            await self._guardian_done.wait()
             return
-        except Expired:
-            running = [cell.label for cell in self._walk() if cell.state != STOPPED]
-            log.warning(
-                "system %s: actors still running %.3g s after shutdown began; cancelling %s",
-                self.node, self.shutdown_timeout, ", ".join(running[:10]),
-            )
+        running = [cell.label for cell in self._walk() if cell.state != STOPPED]
+        log.warning(
+            "system %s: actors still running %.3g s after shutdown began; cancelling %s",
+            self.node, self.shutdown_timeout, ", ".join(running[:10]),
+        )
         kill(guardian)
-        try:
-            await self.kernel.wait(self._guardian_done, 1.0)
-        except Expired:
+        with anyio.move_on_after(1.0):
+            await self._guardian_done.wait()
+        if not self._guardian_done.is_set():
             for cell in self._walk():
                 if cell.state != STOPPED:
                     terminate(cell)
+
+    def snapshot(self) -> list[ActorInfo]:
+        """Every live actor (not the root guardian), parents before children."""
+        return [describe(cell) for cell in self._walk()[1:] if cell.state != STOPPED]
 
     def _walk(self) -> list[Cell]:
         cells: list[Cell] = []
@@ -191,9 +206,9 @@ class ActorSystem:
         if spawn_as is not None and not isinstance(factory, type):
             ref: ActorRef[Any] = spawn_as(parent, *args, **kwargs)
             return ref
-        return self._start_cell(parent, factory, args, kwargs, name, mailbox).ref
+        return self.start_cell(parent, factory, args, kwargs, name, mailbox).ref
 
-    def _start_cell(
+    def start_cell(
         self,
         parent: Cell | None,
         factory: Any,
@@ -201,9 +216,14 @@ class ActorSystem:
         kwargs: dict[str, Any],
         name: str | None,
         mailbox: Mailbox | None,
+        *,
+        supervised: bool = False,
     ) -> Cell:
-        if self._closed:
-            raise RuntimeError(f"system {self.node} is shut down; spawn inside its `async with`")
+        if self._closed or (parent is not None and parent.state >= STOPPING):
+            what = "shut down" if self._closed else f"stopping ({parent.label if parent else ''})"
+            raise RuntimeError(
+                f"cannot spawn on system {self.node}: it is {what}; spawn inside its `async with`"
+            )
         if name is not None:
             check_name(name)
             holder = self.registry.whereis(name)
@@ -214,6 +234,7 @@ class ActorSystem:
         if mailbox is not None and not isinstance(mailbox, Mailbox):
             raise TypeError(f"mailbox= takes a Mailbox, got {type(mailbox).__qualname__}")
         cell = Cell(self, parent, factory, args, kwargs, name, mailbox, next(self._uids))
+        cell.supervised = supervised
         construct(cell)
         if name is not None:
             self.registry.register(name, cell.ref)
@@ -245,6 +266,7 @@ class ActorSystem:
     # -- what cells call -------------------------------------------------------------
 
     def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
+        ref = ref._unwrap()
         if isinstance(ref, LocalRef) and ref._cell.system is self:
             return ref._cell
         return None
@@ -253,8 +275,25 @@ class ActorSystem:
         """A cell terminated: drop its names and subscriptions."""
         self.registry.forget(cell.ref)
         self.topics.forget(cell.ref)
-        if cell is self._guardian and not self._guardian_done.done():
-            self._guardian_done.set_result(None)
+        if cell is self._guardian:
+            self._guardian_done.set()
+
+    def fail(self, error: BaseException, what: str) -> None:
+        """Something the system cannot run without failed: stop every actor.
+
+        `failure` keeps the error; `await wait_stopped()` returns once all stopped.
+        """
+        if self.failure is None:
+            self.failure = error
+            log.error("system %s is stopping: %s: %r", self.node, what, error)
+        if self._guardian is not None:
+            request_stop(self._guardian, error)
+
+    async def wait_stopped(self) -> BaseException | None:
+        """Wait until every actor has stopped (after `fail`, or a stop of the root);
+        returns the failure that stopped the system, if any."""
+        await self._guardian_done.wait()
+        return self.failure
 
     def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
         self.dead_letters.add(message, recipient, reason)

@@ -1,0 +1,173 @@
+"""Dynamic supervisors: children added and removed at run time (one_for_one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from actors import ActorRef, Reply
+from actors.errors import ActorError
+from supervisors._spec import Child, DynamicSupervisor, Supervisor
+from supervisors._supervisor import SupervisorActor, _Entry
+
+__all__ = ("ChildInfo", "DynamicSupervisorRef", "MaxChildrenError")
+
+
+class MaxChildrenError(ActorError):
+    """A DynamicSupervisor already runs `max_children` children."""
+
+    def __init__(self, supervisor: str, max_children: int) -> None:
+        super().__init__(supervisor, max_children)
+        self.supervisor = supervisor
+        self.max_children = max_children
+
+    def __str__(self) -> str:
+        return (
+            f"supervisor {self.supervisor} already runs its max_children="
+            f"{self.max_children}; terminate a child first or raise max_children"
+        )
+
+
+class ChildInfo(msgspec.Struct, frozen=True):
+    """One child of a supervisor, as `which_children()` reports it."""
+
+    name: str
+    ref: ActorRef[Any]
+    status: str
+    restart: str
+    critical: bool
+
+
+class _StartChild(msgspec.Struct, frozen=True):
+    child: Child | Supervisor
+
+
+class _TerminateChild(msgspec.Struct, frozen=True):
+    ref: ActorRef[Any]
+
+
+class _WhichChildren(msgspec.Struct, frozen=True):
+    pass
+
+
+class DynamicSupervisorActor(SupervisorActor):
+    def __init__(self, spec: DynamicSupervisor) -> None:
+        super().__init__(spec)
+        self.max_children = spec.max_children
+        self.replies: dict[int, Reply] = {}
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, _StartChild):
+            return self._start_child(message.child)
+        if isinstance(message, _TerminateChild):
+            entry = self._entry(message.ref)
+            if entry is None or entry.status == "stopped":
+                return False
+            entry.finished = True
+            self.replies[id(entry)] = self.context.reply_later()
+            self.ops.append(("stop", entry, None))
+            self._run_ops()
+            return None
+        if isinstance(message, _WhichChildren):
+            return [
+                ChildInfo(e.spec.label, e.ref, e.status, e.spec.restart, e.spec.critical)
+                for e in self.entries
+                if e.ref is not None
+            ]
+        return super().receive(message)
+
+    def _start_child(self, child: Child | Supervisor) -> None:
+        live = sum(1 for entry in self.entries if not entry.finished)
+        if self.max_children is not None and live >= self.max_children:
+            raise MaxChildrenError(self.context.ref.address, self.max_children)
+        entry = _Entry(child, self.spec.max_restarts, self.spec.within)
+        self.entries.append(entry)
+        self.replies[id(entry)] = self.context.reply_later()
+        self.ops.append(("start", entry, None))
+        self._run_ops()
+
+    def _on_child_started(self, ref: ActorRef[Any]) -> None:
+        entry = self._entry(ref)
+        super()._on_child_started(ref)
+        if entry is not None:
+            reply = self.replies.pop(id(entry), None)
+            if reply is not None:
+                reply.send(ref)
+
+    def _on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
+        entry = self._entry(ref)
+        if entry is not None:
+            reply = self.replies.pop(id(entry), None)
+            if reply is not None:  # it failed while starting: start_child raises
+                reply.fail(error)
+        super()._on_child_failed(ref, error)
+
+    def _on_removed(self, entry: _Entry) -> None:
+        if entry.finished and entry in self.entries:
+            self.entries.remove(entry)
+            reply = self.replies.pop(id(entry), None)
+            if reply is not None:
+                reply.send(True)
+
+
+class DynamicSupervisorRef(ActorRef[Any]):
+    """The ref of a running `DynamicSupervisor`, with its calls.
+
+    It compares equal to the supervisor's plain ref and can be used as one.
+    """
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, ref: ActorRef[Any]) -> None:
+        self._ref = ref
+
+    async def start_child(self, child: Child | Supervisor, timeout: float = 5.0) -> ActorRef[Any]:
+        """Start `child` and return its ref once its `on_start` has run.
+
+        Raises `MaxChildrenError` when full, `ActorCrashedError` when it failed to start.
+        """
+        ref: ActorRef[Any] = await self._ref.ask(_StartChild(child), timeout=timeout)
+        return ref
+
+    async def terminate_child(self, ref: ActorRef[Any], timeout: float = 5.0) -> bool:
+        """Stop `ref` for good (no restart); False if it is not a child here."""
+        return bool(await self._ref.ask(_TerminateChild(ref), timeout=timeout))
+
+    async def which_children(self, timeout: float = 5.0) -> list[ChildInfo]:
+        """The children with their status, in start order."""
+        children: list[ChildInfo] = await self._ref.ask(_WhichChildren(), timeout=timeout)
+        return children
+
+    # -- an ActorRef that forwards to the supervisor's own ref ------------------------
+
+    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
+        self._ref.tell(message, sender)
+
+    def tell_many(self, messages: Iterable[Any]) -> None:
+        self._ref.tell_many(messages)
+
+    async def send(self, message: Any) -> None:
+        await self._ref.send(message)
+
+    async def ask(self, message: Any, timeout: float | None = 5.0) -> Any:
+        return await self._ref.ask(message, timeout)
+
+    @property
+    def name(self) -> str | None:
+        return self._ref.name
+
+    @property
+    def address(self) -> str:
+        return self._ref.address
+
+    @property
+    def is_alive(self) -> bool:
+        return self._ref.is_alive
+
+    def _identity(self) -> tuple[str, int]:
+        return self._ref._identity()
+
+    def _unwrap(self) -> ActorRef[Any]:
+        return self._ref._unwrap()

@@ -1,0 +1,161 @@
+"""Supervision trees as `networkx.DiGraph`s, and three ways to draw them.
+
+`Supervisor.graph()` describes a spec before it runs; `live_graph(system)` describes
+what runs now, with status, restarts and mailbox sizes. Edges point from a supervisor
+to its children, in start order. `render_text`, `to_dot` and `to_mermaid` draw either.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import networkx
+
+if TYPE_CHECKING:
+    from supervisors._spec import Child, Supervisor
+
+__all__ = ("live_graph", "render_text", "spec_graph", "to_dot", "to_mermaid")
+
+_MARKS = {
+    "running": "●",
+    "starting": "◌",
+    "suspended": "✗",
+    "stopping": "◍",
+    "stopped": "■",
+}
+
+
+def spec_graph(spec: Supervisor) -> networkx.DiGraph[str]:
+    """The tree a spec would start: nodes are paths (``shop/payments/card``)."""
+    from supervisors._spec import Supervisor
+
+    graph: networkx.DiGraph[str] = networkx.DiGraph()
+
+    def add(node: Child | Supervisor, path: str, parent: str | None) -> None:
+        attributes: dict[str, Any] = {
+            "name": node.label,
+            "restart": node.restart,
+            "critical": node.critical,
+        }
+        if isinstance(node, Supervisor):
+            attributes.update(kind=node.kind, strategy=node.strategy,
+                              restart_budget=f"{node.max_restarts}/{node.within:g}s")
+        else:
+            attributes.update(kind="worker", type=getattr(node.factory, "__qualname__", "?"))
+        graph.add_node(path, **attributes)
+        if parent is not None:
+            graph.add_edge(parent, path)
+        if isinstance(node, Supervisor):
+            for index, child in enumerate(node.children):
+                add(child, f"{path}/{child.name or f'{child.label}#{index}'}", path)
+
+    add(spec, spec.name, None)
+    return graph
+
+
+def live_graph(system: Any) -> networkx.DiGraph[str]:
+    """What runs in `system` now: every actor, keyed by address, under its parent.
+
+    Node attributes: kind (supervisor, dynamic_supervisor, worker), strategy (for
+    supervisors), restart and critical (as their supervisor holds them), status,
+    restarts, mailbox (messages waiting), node (the system's address), name, type.
+    """
+    graph: networkx.DiGraph[str] = networkx.DiGraph()
+    infos = system.snapshot()
+    specs: dict[str, dict[str, Any]] = {}
+    for info in infos:
+        for ref, child_spec in info.details.get("children_specs", {}).items():
+            specs[ref.address] = child_spec
+    for info in infos:
+        details = dict(info.details)
+        details.pop("children_specs", None)
+        attributes: dict[str, Any] = {
+            "kind": details.pop("kind", "worker"),
+            "name": info.name,
+            "type": info.actor_type,
+            "status": info.status,
+            "restarts": info.restarts,
+            "mailbox": info.mailbox,
+            "node": info.node,
+            "restart": "permanent",
+            "critical": True,
+            "degraded": False,
+        }
+        attributes.update(details)
+        attributes.update(specs.get(info.address, {}))
+        graph.add_node(info.address, **attributes)
+        if info.parent is not None:
+            graph.add_edge(info.parent, info.address)
+    return graph
+
+
+def _label(graph: networkx.DiGraph[str], node: str) -> str:
+    data = graph.nodes[node]
+    name = data.get("name") or node.rsplit("/", 1)[-1]
+    parts = [data.get("kind", "worker")]
+    if data.get("strategy"):
+        parts.append(data["strategy"])
+    if data.get("kind") == "worker" and data.get("restart"):
+        parts.append(data["restart"])
+    if data.get("critical") is False:
+        parts.append("non-critical")
+    text = f"{name} [{' '.join(parts)}]"
+    if "status" in data:
+        status = "degraded" if data.get("degraded") else data["status"]
+        mark = "✗" if data.get("degraded") else _MARKS.get(data["status"], "?")
+        text += f" {mark} {status}"
+        if data.get("restarts"):
+            text += f" restarts={data['restarts']}"
+        if data.get("mailbox"):
+            text += f" mailbox={data['mailbox']}"
+    return text
+
+
+def _roots(graph: networkx.DiGraph[str]) -> list[str]:
+    return [node for node in graph.nodes if graph.in_degree(node) == 0]
+
+
+def render_text(graph: networkx.DiGraph[str]) -> str:
+    """An indented tree, one line per actor, with a status mark for live graphs."""
+    lines: list[str] = []
+
+    def walk(node: str, prefix: str, last: bool, root: bool) -> None:
+        branch = "" if root else ("└── " if last else "├── ")
+        lines.append(prefix + branch + _label(graph, node))
+        children = list(graph.successors(node))
+        extension = "" if root else ("    " if last else "│   ")
+        for index, child in enumerate(children):
+            walk(child, prefix + extension, index == len(children) - 1, False)
+
+    for root in _roots(graph):
+        walk(root, "", True, True)
+    return "\n".join(lines)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def to_dot(graph: networkx.DiGraph[str]) -> str:
+    """Graphviz DOT text."""
+    ids = {node: f"n{index}" for index, node in enumerate(graph.nodes)}
+    lines = ["digraph supervision {", "  node [shape=box];"]
+    for node in graph.nodes:
+        shape = "" if graph.nodes[node].get("kind") == "worker" else ", style=rounded"
+        lines.append(f'  {ids[node]} [label="{_quote(_label(graph, node))}"{shape}];')
+    for parent, child in graph.edges:
+        lines.append(f"  {ids[parent]} -> {ids[child]};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def to_mermaid(graph: networkx.DiGraph[str]) -> str:
+    """Mermaid flowchart text."""
+    ids = {node: f"n{index}" for index, node in enumerate(graph.nodes)}
+    lines = ["graph TD"]
+    for node in graph.nodes:
+        label = _label(graph, node).replace('"', "'")
+        lines.append(f'  {ids[node]}["{label}"]')
+    for parent, child in graph.edges:
+        lines.append(f"  {ids[parent]} --> {ids[child]}")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""Restart intensity: how many restarts a supervisor allows within a time window."""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ("RestartWindow",)
+
+
+class RestartWindow:
+    """Counts restarts in a sliding window, as Erlang's supervisor does.
+
+    `record(now)` notes a restart at time `now` and returns False when that makes more
+    than `max_restarts` restarts within the last `within` seconds: the supervisor has
+    then exceeded its intensity. Times must not go backwards.
+
+    >>> window = RestartWindow(max_restarts=1, within=5.0)
+    >>> window.record(0.0), window.record(1.0), window.record(7.0)
+    (True, False, True)
+    """
+
+    __slots__ = ("_times", "max_restarts", "within")
+
+    def __init__(self, max_restarts: int, within: float) -> None:
+        self.max_restarts = max_restarts
+        self.within = within
+        self._times: deque[float] = deque()
+
+    def record(self, now: float) -> bool:
+        times = self._times
+        times.append(now)
+        # A restart exactly `within` seconds ago has left the window (OTP keeps
+        # restarts younger than the period).
+        while times and times[0] <= now - self.within:
+            times.popleft()
+        return len(times) <= self.max_restarts
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def reset(self) -> None:
+        self._times.clear()

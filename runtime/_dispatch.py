@@ -115,7 +115,7 @@ class Dispatcher:
                 return
             slot = kernel.slot()
             self._parked.append(slot)
-            await kernel.wait(slot, None)
+            await slot
             drainer = True  # `wake` made this worker the drainer
 
     def _claim(self) -> bool:

@@ -10,6 +10,7 @@ uses anyio. A *slot* is a one-shot result with `set_result`, `set_exception` and
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import threading
 import time
@@ -53,11 +54,6 @@ class Kernel:
         return time.monotonic()
 
 
-def _expire(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(Expired())
-
-
 class _AsyncioKernel(Kernel):
     name = "asyncio"
 
@@ -66,15 +62,29 @@ class _AsyncioKernel(Kernel):
         self.loop_thread = threading.get_ident()
         # A bound method: creating a slot is one C call on the hot path.
         self.slot = self.loop.create_future  # type: ignore[method-assign]
+        # Deadlines grouped by the millisecond they fall in: one loop timer per bucket
+        # instead of one TimerHandle per wait, which costs a heap push and a cancel on
+        # every ask. A deadline fires at most 1 ms late.
+        self._buckets: dict[int, set[asyncio.Future[Any]]] = {}
 
     async def wait(self, slot: asyncio.Future[Any], timeout: float | None) -> Any:
         if timeout is None:
             return await slot
-        deadline = self.loop.call_later(timeout, _expire, slot)
+        key = math.ceil((self.loop.time() + timeout) * 1000.0)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = set()
+            self.loop.call_at(key / 1000.0, self._expire, key)
+        bucket.add(slot)
         try:
             return await slot
         finally:
-            deadline.cancel()
+            bucket.discard(slot)
+
+    def _expire(self, key: int) -> None:
+        for slot in self._buckets.pop(key, ()):
+            if not slot.done():
+                slot.set_exception(Expired())
 
     async def checkpoint(self) -> None:
         await asyncio.sleep(0)
@@ -155,6 +165,10 @@ class _TrioSlot:
             return trio.lowlevel.Abort.SUCCEEDED
 
         return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def __await__(self) -> Any:
+        # `await slot` works on both backends, as it does on an asyncio future.
+        return self.wait().__await__()
 
 
 def current_kernel() -> Kernel:

@@ -143,7 +143,7 @@ class ActorSystem:
         with anyio.move_on_after(self.shutdown_timeout):
             await self._guardian_done.wait()
             return
-        running = [cell.label for cell in self._walk() if cell.state != STOPPED]
+        running = [cell.label for cell in self._walk()[1:] if cell.state != STOPPED]
         log.warning(
             "system %s: actors still running %.3g s after shutdown began; cancelling %s",
             self.node, self.shutdown_timeout, ", ".join(running[:10]),

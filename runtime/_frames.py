@@ -1,0 +1,677 @@
+"""Length-prefixed msgpack frames: the wire format between two nodes.
+
+A frame is a 4-byte big-endian body length followed by a msgpack body, one of the
+`msgspec.Struct` types below (a tagged union; each encodes as an array whose first item
+is the tag). User messages travel as opaque `bytes` payloads encoded by the message
+codec, so a frame decodes without importing or touching any user type.
+
+Use `FrameReader` and `FrameWriter` for an authenticated link (after
+`runtime._handshake`); use `encode_frame` for a one-off frame. This module knows
+nothing about actors, and nothing here reads a frame before the handshake has passed:
+the handshake decodes its own, smaller set of frames.
+"""
+
+from __future__ import annotations
+
+import struct
+from types import TracebackType
+from typing import Annotated, Literal
+
+import anyio
+import anyio.abc
+import msgspec
+from anyio.abc import TaskStatus
+
+__all__ = (
+    "DEFAULT_HIGH_WATER",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "PROTOCOL_VERSION",
+    "Ask",
+    "Challenge",
+    "Frame",
+    "FrameDecodeError",
+    "FrameError",
+    "FrameReader",
+    "FrameWriter",
+    "Goodbye",
+    "HandshakeFrame",
+    "Heartbeat",
+    "Hello",
+    "Member",
+    "Members",
+    "Proof",
+    "RegistryEntry",
+    "RegistryUpdate",
+    "RemoteError",
+    "Reply",
+    "SessionFrame",
+    "Spawn",
+    "Spawned",
+    "Target",
+    "Tell",
+    "TellMany",
+    "Terminated",
+    "TopicInterest",
+    "TopicPublish",
+    "TransportError",
+    "Unwatch",
+    "Watch",
+    "Welcome",
+    "encode_frame",
+)
+
+PROTOCOL_VERSION = 1
+DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
+DEFAULT_HIGH_WATER = 1024 * 1024
+_HEADER = struct.Struct(">I")
+_HEADER_SIZE = _HEADER.size
+_LENGTH_LIMIT = 2**32 - 1  # what 4 length bytes can say
+_RECEIVE_SIZE = 65536
+
+
+class TransportError(Exception):
+    """Root of the transport's errors (frames and handshake)."""
+
+
+class FrameError(TransportError):
+    """The byte stream does not hold valid frames; close the connection.
+
+    Raised for a length prefix over the limit (before any memory is set aside for the
+    body), for a stream that ends inside a frame, and for a frame too large to send.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class FrameDecodeError(FrameError):
+    """One frame's body is not a valid frame. The reader stays aligned on the next
+    frame, so the caller may log this and go on reading."""
+
+
+# Field types shared by several frames. An actor is addressed on its own node by id
+# (an int, compact on the wire) or by registered name.
+Target = int | str
+_NodeName = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+_Nonce = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+_Mac = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+
+
+# array_like: no field names on the wire; gc=False: frames hold only scalars, bytes and
+# lists of other frames' parts, never a cycle, so the collector need not track them.
+# Subclasses inherit both.
+class _Frame(msgspec.Struct, array_like=True, gc=False):
+    pass
+
+
+class RemoteError(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """An exception raised on another node: its type name, message and traceback."""
+
+    type_name: str
+    message: str
+    traceback: str = ""
+
+
+# --- handshake frames (see runtime._handshake) -------------------------------------
+
+
+class Hello(_Frame, tag="hello"):
+    """First frame from the connecting side: its version, node name and fresh nonce."""
+
+    version: int
+    node: _NodeName
+    nonce: _Nonce
+
+
+class Challenge(_Frame, tag="challenge"):
+    """The listening side's answer to `Hello`: its version, node name and fresh nonce."""
+
+    version: int
+    node: _NodeName
+    nonce: _Nonce
+
+
+class Proof(_Frame, tag="proof"):
+    """The connecting side's HMAC over both nonces and names (label "client")."""
+
+    mac: _Mac
+
+
+class Welcome(_Frame, tag="welcome"):
+    """The listening side accepts and proves the cookie in turn (label "server")."""
+
+    mac: _Mac
+
+
+class Goodbye(_Frame, tag="bye"):
+    """The sender is closing the link (orderly shutdown or a rejected handshake)."""
+
+    reason: str = ""
+
+
+# --- session frames ----------------------------------------------------------------
+
+
+class Heartbeat(_Frame, tag="hb"):
+    """Sent on every link at a fixed interval; `sent` is the sender's monotonic time."""
+
+    seq: int
+    sent: float
+
+
+class Tell(_Frame, tag="t"):
+    """One message for `target`; `sender` is the sending actor's address, if any."""
+
+    target: Target
+    payload: bytes
+    sender: str | None = None
+
+
+class TellMany(_Frame, tag="tm"):
+    """Several messages for one target, delivered in list order."""
+
+    target: Target
+    payloads: list[bytes]
+    sender: str | None = None
+
+
+class Ask(_Frame, tag="a"):
+    """A request that expects a `Reply` with the same `corr`.
+
+    `timeout` is the time left on the asker's deadline, in seconds when sent: relative,
+    because two nodes' clocks need not agree. None means no deadline.
+    """
+
+    corr: int
+    target: Target
+    payload: bytes
+    timeout: float | None = None
+    sender: str | None = None
+
+
+class Reply(_Frame, tag="r"):
+    """The answer to `Ask` `corr`: a payload when `ok`, otherwise `error`."""
+
+    corr: int
+    ok: bool
+    payload: bytes = b""
+    error: RemoteError | None = None
+
+
+class Watch(_Frame, tag="w"):
+    """`watcher` (an address on the sending node) watches `target` on the receiver."""
+
+    target: Target
+    watcher: str
+
+
+class Unwatch(_Frame, tag="uw"):
+    """Undo a `Watch`."""
+
+    target: Target
+    watcher: str
+
+
+class Terminated(_Frame, tag="term"):
+    """Watched actor `target` stopped; `error` is set when it failed."""
+
+    target: Target
+    reason: str = "normal"
+    error: RemoteError | None = None
+
+
+class Spawn(_Frame, tag="spawn"):
+    """Start an actor on the receiver and answer with `Spawned` `corr`.
+
+    The class comes by import path (`cls_path`, "module:QualName") or by value
+    (`cls_pickle`, only where pickle is allowed); `args` holds the codec-encoded
+    positional and keyword arguments.
+    """
+
+    corr: int
+    cls_path: str
+    args: bytes
+    name: str | None = None
+    cls_pickle: bytes | None = None
+
+
+class Spawned(_Frame, tag="spawned"):
+    """The answer to `Spawn` `corr`: the new actor's address, or the error."""
+
+    corr: int
+    actor: str = ""
+    error: RemoteError | None = None
+
+
+class RegistryEntry(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One cluster-wide name: `actor` is None when the name was dropped. `stamp`
+    orders competing claims so that every node settles on the same winner."""
+
+    name: str
+    actor: str | None
+    stamp: int = 0
+
+
+class RegistryUpdate(_Frame, tag="reg"):
+    """Changes to the sender's cluster names; `full` replaces everything known of it."""
+
+    entries: list[RegistryEntry]
+    full: bool = False
+
+
+class TopicInterest(_Frame, tag="topics"):
+    """Topics that now have (`subscribe`) or no longer have subscribers on the sender;
+    `full` replaces the whole set, so a node sends a topic only where it is wanted."""
+
+    subscribe: list[str] = []
+    unsubscribe: list[str] = []
+    full: bool = False
+
+
+class TopicPublish(_Frame, tag="pub"):
+    """One message for every subscriber of `topic` on the receiving node."""
+
+    topic: str
+    payload: bytes
+    sender: str | None = None
+
+
+class Member(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A node as gossiped: `incarnation` grows each time the node restarts."""
+
+    node: str
+    incarnation: int = 0
+    status: Literal["up", "leaving", "down"] = "up"
+
+
+class Members(_Frame, tag="members"):
+    """The sender's view of the cluster's members, for a full mesh."""
+
+    members: list[Member]
+
+
+HandshakeFrame = Hello | Challenge | Proof | Welcome | Goodbye
+SessionFrame = (
+    Heartbeat
+    | Tell
+    | TellMany
+    | Ask
+    | Reply
+    | Watch
+    | Unwatch
+    | Terminated
+    | Spawn
+    | Spawned
+    | RegistryUpdate
+    | TopicInterest
+    | TopicPublish
+    | Members
+    | Goodbye
+)
+Frame = HandshakeFrame | SessionFrame
+
+# What decoding hostile bytes may raise: msgspec raises UnicodeDecodeError (a
+# ValueError), not DecodeError, for invalid UTF-8 in a str field.
+_DECODE_ERRORS = (msgspec.DecodeError, ValueError)
+
+# Reused: building an Encoder or Decoder costs far more than one frame.
+_encoder = msgspec.msgpack.Encoder()
+_session_decoder: msgspec.msgpack.Decoder[SessionFrame] = msgspec.msgpack.Decoder(SessionFrame)
+
+
+def encode_frame(frame: Frame, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
+    """Return `frame` as wire bytes: length prefix and body.
+
+    Raises `FrameError` if the body would exceed `max_frame_size`.
+    """
+    buffer = bytearray()
+    _append_frame(buffer, frame, max_frame_size)
+    return bytes(buffer)
+
+
+def _append_frame(buffer: bytearray, frame: Frame, max_frame_size: int) -> int:
+    """Encode `frame` at the end of `buffer` with its prefix; return the bytes added.
+
+    On error `buffer` is left as it was, so frames queued before stay intact.
+    """
+    start = len(buffer)
+    buffer += b"\0\0\0\0"  # the prefix, filled in once the body's length is known
+    try:
+        _encoder.encode_into(frame, buffer, -1)
+    except BaseException:
+        del buffer[start:]
+        raise
+    size = len(buffer) - start - _HEADER_SIZE
+    if size > max_frame_size:
+        del buffer[start:]
+        raise FrameError(
+            f"a {type(frame).__name__} frame of {size} bytes exceeds the {max_frame_size}-byte"
+            " frame limit; send smaller messages or raise max_frame_size= on both nodes"
+        )
+    _HEADER.pack_into(buffer, start, size)
+    return size + _HEADER_SIZE
+
+
+def _check_limit(max_frame_size: int) -> None:
+    if not 1 <= max_frame_size <= _LENGTH_LIMIT:
+        raise ValueError(
+            f"max_frame_size must be between 1 and {_LENGTH_LIMIT} bytes, got {max_frame_size}"
+        )
+
+
+class FrameReader:
+    """Reads session frames from a byte stream, one at a time or a batch at once.
+
+    Guarantees: frames come out in stream order; a length prefix over
+    `max_frame_size` raises `FrameError` as soon as its 4 bytes arrive, before any room
+    is made for the body (memory held stays below one receive plus one allowed frame);
+    a stream that ends inside a frame raises `FrameError`, one that ends between frames
+    raises `anyio.EndOfStream` (and ends `async for`). A `FrameError` means: close the
+    connection. A `FrameDecodeError` (a well-sized body that is not a session frame)
+    leaves the reader on the next frame. Cancelling a receive loses no bytes.
+
+    Example::
+
+        reader = FrameReader(stream)
+        async for frame in reader:
+            handle(frame)
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteReceiveStream,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        receive_size: int = _RECEIVE_SIZE,
+    ) -> None:
+        _check_limit(max_frame_size)
+        self._stream = stream
+        self._max_frame_size = max_frame_size
+        self._receive_size = receive_size
+        self._buffer = bytearray()
+        self._pos = 0  # start of the first unread frame in _buffer
+
+    @property
+    def max_frame_size(self) -> int:
+        """The largest body this reader accepts, in bytes."""
+        return self._max_frame_size
+
+    async def receive(self) -> SessionFrame:
+        """Wait for the next frame and return it decoded."""
+        start, end = await self._next_span()
+        return self._decode(start, end)
+
+    async def receive_raw(self) -> bytes:
+        """Wait for the next frame and return its body undecoded."""
+        start, end = await self._next_span()
+        return bytes(self._buffer[start:end])
+
+    async def receive_batch(self) -> list[SessionFrame]:
+        """Wait for at least one frame, then return every frame already buffered.
+
+        One call per socket read on a busy link, instead of one per frame. A malformed
+        frame after good ones is left for the next call, so the good ones are not lost.
+        """
+        frames = [await self.receive()]
+        while (span := self._buffered_span()) is not None:
+            start, end = span
+            try:
+                frames.append(self._decode(start, end))
+            except FrameDecodeError:
+                self._pos = start - _HEADER_SIZE  # raise it on the next call instead
+                break
+        return frames
+
+    def __aiter__(self) -> FrameReader:
+        return self
+
+    async def __anext__(self) -> SessionFrame:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    def _decode(self, start: int, end: int) -> SessionFrame:
+        view = memoryview(self._buffer)
+        try:
+            return _session_decoder.decode(view[start:end])
+        except _DECODE_ERRORS as exc:
+            raise FrameDecodeError(f"malformed frame of {end - start} bytes: {exc}") from None
+        finally:
+            # Release the export at once: a bytearray with a live view cannot grow.
+            view.release()
+
+    async def _next_span(self) -> tuple[int, int]:
+        while (span := self._buffered_span()) is None:
+            await self._fill()
+        return span
+
+    def _buffered_span(self) -> tuple[int, int] | None:
+        """Consume the next complete frame in the buffer; return its body's span."""
+        pos = self._pos
+        available = len(self._buffer) - pos
+        if available < _HEADER_SIZE:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer, pos)
+        if size > self._max_frame_size:
+            raise FrameError(
+                f"peer announced a frame of {size} bytes, over the {self._max_frame_size}-byte"
+                " limit; closing the connection (raise max_frame_size= if this is legitimate)"
+            )
+        if available < _HEADER_SIZE + size:
+            return None
+        start = pos + _HEADER_SIZE
+        self._pos = start + size
+        return start, self._pos
+
+    async def _fill(self) -> None:
+        if self._pos:
+            # Deleting a bytearray's head is cheap in CPython (it moves a start offset).
+            del self._buffer[: self._pos]
+            self._pos = 0
+        try:
+            chunk = await self._stream.receive(self._receive_size)
+        except anyio.EndOfStream:
+            if self._buffer:
+                raise FrameError(
+                    f"connection closed inside a frame ({len(self._buffer)} bytes of it"
+                    " received); the peer stopped mid-write or is not speaking this protocol"
+                ) from None
+            raise
+        self._buffer += chunk
+
+
+class FrameWriter:
+    """Queues frames and writes them in batches from one writer task.
+
+    `send_nowait` encodes a frame straight into the pending buffer; the writer task
+    hands everything pending to the stream in one `send`, so frames queued while a write
+    is in flight go out together. Guarantees: frames are written whole and in the order
+    they were queued; memory is bounded: past `high_water` pending bytes, `send_nowait`
+    raises `anyio.WouldBlock` and `send` waits for room (one frame is always accepted
+    into an empty buffer, whatever its size). If the stream fails, the writer task raises
+    that error and every later or waiting call raises `anyio.BrokenResourceError`.
+    Cancelling the writer task mid-write also breaks the writer (the stream may hold part
+    of a frame). The writer never closes the stream: its owner does.
+
+    Run the writer task with ``async with FrameWriter(stream) as writer:`` (the task
+    lives inside the block; leaving it normally flushes what is queued, leaving it on an
+    error does not wait; a lone error comes out unwrapped) or start `run` in a task
+    group you own and end it with `aclose`.
+
+    Example::
+
+        async with FrameWriter(stream) as writer:
+            writer.send_nowait(Tell(target="counter", payload=b"\\x05"))
+            await writer.send(Heartbeat(seq=1, sent=0.0))
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteSendStream,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        high_water: int = DEFAULT_HIGH_WATER,
+    ) -> None:
+        _check_limit(max_frame_size)
+        if high_water < 1:
+            raise ValueError(f"high_water must be a positive number of bytes, got {high_water}")
+        self._stream = stream
+        self._max_frame_size = max_frame_size
+        self._high_water = high_water
+        self._pending = bytearray()
+        self._queued = 0  # bytes ever queued, to tell when a flush is done
+        self._written = 0  # bytes ever handed to the stream
+        self._closing = False
+        self._broken: BaseException | None = None
+        self._wakeup: anyio.Event | None = None  # set by a sender for an idle writer
+        self._changed: anyio.Event | None = None  # set by the writer for waiting senders
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def pending(self) -> int:
+        """Bytes queued but not yet handed to the stream."""
+        return len(self._pending)
+
+    def send_nowait(self, frame: Frame) -> None:
+        """Queue `frame` without waiting.
+
+        Raises `anyio.WouldBlock` past the high-water mark, `FrameError` for a frame over
+        the size limit, `anyio.ClosedResourceError` after `aclose` and
+        `anyio.BrokenResourceError` after the stream failed.
+        """
+        self._check_open()
+        if len(self._pending) >= self._high_water:
+            raise anyio.WouldBlock
+        self._queued += _append_frame(self._pending, frame, self._max_frame_size)
+        self._signal_writer()
+
+    async def send(self, frame: Frame) -> None:
+        """Queue `frame`, waiting while the pending bytes are over the high-water mark.
+
+        Returns once the frame is queued, not written (see `flush`). Cancelling the wait
+        queues nothing.
+        """
+        while True:
+            self._check_open()
+            if len(self._pending) < self._high_water:
+                self.send_nowait(frame)
+                return
+            await self._wait_for_change()
+
+    async def flush(self) -> None:
+        """Wait until every frame queued before this call has been handed to the stream."""
+        target = self._queued
+        while self._written < target:
+            self._check_open(allow_closing=True)
+            await self._wait_for_change()
+
+    async def aclose(self) -> None:
+        """Stop taking frames, wait until those queued are written, end the writer task."""
+        self._closing = True
+        self._signal_writer()
+        if self._broken is None:
+            await self.flush()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """The writer task: write pending bytes until `aclose`, then return.
+
+        Raises whatever the stream raised when a write failed. Cancelled while idle, the
+        writer counts as closed; cancelled mid-write, as broken.
+        """
+        task_status.started()
+        writing = False
+        try:
+            while True:
+                if not self._pending:
+                    if self._closing:
+                        return
+                    self._wakeup = wakeup = anyio.Event()
+                    await wakeup.wait()
+                    continue
+                # A copy, because streams are typed for bytes and some keep a reference
+                # to what they were given; one memcpy per batch, not per frame.
+                data = bytes(self._pending)
+                self._pending.clear()
+                self._notify()  # room for senders waiting on the high-water mark
+                writing = True
+                await self._stream.send(data)
+                writing = False
+                self._written += len(data)
+                self._notify()
+        except BaseException as exc:
+            if writing:
+                self._broken = exc  # part of a frame may be on the wire: nothing may follow
+            self._closing = True
+            raise
+        finally:
+            self._wakeup = None
+            self._notify()
+
+    async def __aenter__(self) -> FrameWriter:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        try:
+            await task_group.start(self.run)
+        except BaseException as exc:
+            await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        task_group = self._task_group
+        assert task_group is not None, "FrameWriter.__aexit__ without __aenter__"
+        self._task_group = None
+        if exc is None:
+            try:
+                await self.aclose()
+            except BaseException as close_exc:
+                return await task_group.__aexit__(type(close_exc), close_exc, None)
+        else:
+            # Leaving on an error: do not wait on a peer that may be the problem.
+            self._closing = True
+            task_group.cancel_scope.cancel()
+        try:
+            return await task_group.__aexit__(exc_type, exc, traceback)
+        except BaseExceptionGroup as group:
+            # One task of our own inside: a lone error comes out as itself, the way a
+            # plain call would raise it, not wrapped in a group.
+            if len(group.exceptions) != 1:
+                raise
+            if group.exceptions[0] is exc:
+                return False
+            raise group.exceptions[0] from None
+
+    def _check_open(self, *, allow_closing: bool = False) -> None:
+        if self._broken is not None:
+            raise anyio.BrokenResourceError(
+                f"the frame writer stopped: a write failed ({type(self._broken).__name__});"
+                " close this connection and open a new one"
+            ) from self._broken
+        if self._closing and not allow_closing:
+            raise anyio.ClosedResourceError
+
+    def _signal_writer(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def _wait_for_change(self) -> None:
+        if self._changed is None:
+            self._changed = anyio.Event()
+        await self._changed.wait()

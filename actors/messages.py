@@ -12,7 +12,7 @@ import msgspec
 if TYPE_CHECKING:
     from actors._ref import ActorRef
 
-__all__ = ("DeadLetter", "Terminated")
+__all__ = ("DeadLetter", "NameLost", "NodeDown", "NodeUp", "Terminated")
 
 
 class Terminated(msgspec.Struct, frozen=True):
@@ -33,3 +33,24 @@ class DeadLetter(msgspec.Struct, frozen=True):
     message: Any
     recipient: str
     reason: str
+
+
+class NodeUp(msgspec.Struct, frozen=True):
+    """A node joined the cluster (or came back); sent to `cluster.subscribe`rs."""
+
+    node: str
+
+
+class NodeDown(msgspec.Struct, frozen=True):
+    """A node left, its link closed, or the failure detector gave up on it."""
+
+    node: str
+    reason: str = ""
+
+
+class NameLost(msgspec.Struct, frozen=True):
+    """Sent to an actor whose cluster-wide name went to another actor when two parts of
+    the cluster met with the same name registered on both (the earlier claim wins)."""
+
+    name: str
+    winner: ActorRef[Any]

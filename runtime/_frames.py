@@ -237,6 +237,7 @@ class Spawn(_Frame, tag="spawn"):
     args: bytes
     name: str | None = None
     cls_pickle: bytes | None = None
+    uid: int = 0
 
 
 class Spawned(_Frame, tag="spawned"):

@@ -36,9 +36,19 @@ class Registry:
         self._refs: dict[str, ActorRef[Any]] = {}
         self._names: dict[ActorRef[Any], set[str]] = {}
 
-    def register(self, name: str, ref: ActorRef[Any]) -> None:
-        """Name `ref`; raises `NameTakenError` if a live actor holds the name already."""
+    def register(self, name: str, ref: ActorRef[Any], scope: str = "local") -> None:
+        """Name `ref`; raises `NameTakenError` if a live actor holds the name already.
+
+        ``scope="cluster"`` makes the name visible on every linked node (needs a
+        clustered system); a clash found when two parts of a cluster meet goes to the
+        earlier claim, and the loser gets `NameLost`.
+        """
         check_name(name)
+        if scope == "cluster":
+            self._system.cluster.register(name, ref)
+            return
+        if scope != "local":
+            raise ValueError(f"register scope must be 'local' or 'cluster', got {scope!r}")
         holder = self._refs.get(name)
         if holder is not None:
             if holder == ref:
@@ -54,11 +64,15 @@ class Registry:
     def whereis(self, name: str) -> ActorRef[Any] | None:
         """The live actor registered under `name`, or None."""
         ref = self._refs.get(name)
+        if ref is None and self._system.clustered:
+            ref = self._system.cluster.whereis(name)
         if ref is not None and not ref.is_alive:
             return None
         return ref
 
     def unregister(self, name: str) -> None:
+        if self._system.clustered:
+            self._system.cluster.unregister(name)
         ref = self._refs.pop(name, None)
         if ref is not None:
             names = self._names.get(ref)
@@ -93,17 +107,18 @@ class Topics:
         self._topics: dict[ActorRef[Any], set[str]] = {}
 
     def subscribe(self, topic: str, ref: ActorRef[Any]) -> None:
+        """Tell `ref` every message published on `topic`, here or on any linked node."""
         if not ref.is_alive:
             return
-        self._subscribers.setdefault(topic, {})[ref] = None
+        subscribers = self._subscribers.setdefault(topic, {})
+        first = not subscribers
+        subscribers[ref] = None
         self._topics.setdefault(ref, set()).add(topic)
+        if first and self._system.clustered:
+            self._system.cluster.local_topic_changed(topic, True)
 
     def unsubscribe(self, topic: str, ref: ActorRef[Any]) -> None:
-        subscribers = self._subscribers.get(topic)
-        if subscribers is not None:
-            subscribers.pop(ref, None)
-            if not subscribers:
-                del self._subscribers[topic]
+        self._drop(topic, ref)
         topics = self._topics.get(ref)
         if topics is not None:
             topics.discard(topic)
@@ -111,7 +126,18 @@ class Topics:
                 del self._topics[ref]
 
     def publish(self, topic: str, message: Any) -> int:
-        """Tell `message` to every subscriber of `topic`; returns how many."""
+        """Tell `message` to every subscriber of `topic`; returns how many were reached.
+
+        Across a cluster, one frame goes to each node with subscribers (each such node
+        counts once in the result, however many subscribers it has).
+        """
+        reached = self.publish_local(topic, message)
+        if self._system.clustered:
+            reached += self._system.cluster.publish_remote(topic, message)
+        return reached
+
+    def publish_local(self, topic: str, message: Any) -> int:
+        """Tell `message` to this node's subscribers of `topic` only."""
         subscribers = self._subscribers.get(topic)
         if not subscribers:
             return 0
@@ -125,10 +151,18 @@ class Topics:
     def has_subscribers(self, topic: str) -> bool:
         return bool(self._subscribers.get(topic))
 
+    def local_topics(self) -> list[str]:
+        return list(self._subscribers)
+
     def forget(self, ref: ActorRef[Any]) -> None:
         for topic in self._topics.pop(ref, ()):
-            subscribers = self._subscribers.get(topic)
-            if subscribers is not None:
-                subscribers.pop(ref, None)
-                if not subscribers:
-                    del self._subscribers[topic]
+            self._drop(topic, ref)
+
+    def _drop(self, topic: str, ref: ActorRef[Any]) -> None:
+        subscribers = self._subscribers.get(topic)
+        if subscribers is not None:
+            subscribers.pop(ref, None)
+            if not subscribers:
+                del self._subscribers[topic]
+                if self._system.clustered:
+                    self._system.cluster.local_topic_changed(topic, False)

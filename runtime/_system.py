@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
+import ssl
 import threading
 from collections import deque
 from types import TracebackType
@@ -16,6 +18,7 @@ from actors._actor import Actor
 from actors._ref import ActorRef
 from actors.mailbox import Mailbox
 from runtime._cell import Cell
+from runtime._cluster import Cluster, cookie_bytes
 from runtime._deadletters import DeadLetters
 from runtime._dispatch import Dispatcher
 from runtime._kernel import Kernel, current_kernel
@@ -73,6 +76,10 @@ class ActorSystem:
         data_dir: str | None = None,
         shutdown_timeout: float = 10.0,
         allow_pickle: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        heartbeat_interval: float = 0.5,
+        phi_threshold: float = 8.0,
+        max_frame_size: int = 64 * 1024 * 1024,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name or "@" in name:
             raise ValueError(
@@ -88,13 +95,24 @@ class ActorSystem:
         self.data_dir = data_dir
         self.shutdown_timeout = shutdown_timeout
         self.allow_pickle = allow_pickle
+        self._cluster: Cluster | None = None
+        if listen is not None:
+            self._cluster = Cluster(
+                self, listen=listen, cookie=cookie_bytes(cookie), seeds=self.seeds,
+                ssl_context=ssl_context, heartbeat_interval=heartbeat_interval,
+                phi_threshold=phi_threshold, max_frame_size=max_frame_size,
+            )
+        elif seeds:
+            raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
         self.registry = Registry(self)
         self.topics = Topics(self)
         self.dead_letters = DeadLetters(self.topics)
         # Blocking handlers running in worker threads right now: while this is non-zero,
         # `tell` checks which thread it is on.
         self.threads = 0
-        self._uids = itertools.count(1)
+        # A clustered node numbers its actors from a random start, so that a ref held
+        # across a restart of its node cannot reach a new actor that got the same id.
+        self._uids = itertools.count(1 if listen is None else secrets.randbits(40) + 1)
         self._task_group: TaskGroup | None = None
         self._guardian: Cell | None = None
         self._guardian_done = anyio.Event()
@@ -116,6 +134,13 @@ class ActorSystem:
         self.dispatcher = Dispatcher(self.kernel, task_group)
         self.timers = Timers(self.kernel)
         task_group.start_soon(self.timers.run, name="repertory-timers")
+        if self._cluster is not None:
+            try:
+                self.node = await self._cluster.start(task_group)
+            except BaseException:
+                task_group.cancel_scope.cancel()
+                await task_group.__aexit__(None, None, None)
+                raise
         self._guardian = self.start_cell(None, _Guardian, (), {}, None, None)
         return self
 
@@ -130,10 +155,14 @@ class ActorSystem:
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_everything()
+                if self._cluster is not None:
+                    await self._cluster.close()
         finally:
             self._closed = True
             task_group.cancel_scope.cancel()
-            await task_group.__aexit__(exc_type, exc, tb)
+            # Not passing the body's exception on: the task group would wrap it in an
+            # ExceptionGroup, and the body's own error should reach the caller as it is.
+            await task_group.__aexit__(None, None, None)
         return None
 
     async def _stop_everything(self) -> None:
@@ -218,6 +247,7 @@ class ActorSystem:
         mailbox: Mailbox | None,
         *,
         supervised: bool = False,
+        uid: int | None = None,
     ) -> Cell:
         if self._closed or (parent is not None and parent.state >= STOPPING):
             what = "shut down" if self._closed else f"stopping ({parent.label if parent else ''})"
@@ -233,7 +263,10 @@ class ActorSystem:
                 raise NameTakenError(name, holder.address)
         if mailbox is not None and not isinstance(mailbox, Mailbox):
             raise TypeError(f"mailbox= takes a Mailbox, got {type(mailbox).__qualname__}")
-        cell = Cell(self, parent, factory, args, kwargs, name, mailbox, next(self._uids))
+        cell = Cell(
+            self, parent, factory, args, kwargs, name, mailbox,
+            uid if uid is not None else next(self._uids),
+        )
         cell.supervised = supervised
         construct(cell)
         if name is not None:
@@ -275,6 +308,8 @@ class ActorSystem:
         """A cell terminated: drop its names and subscriptions."""
         self.registry.forget(cell.ref)
         self.topics.forget(cell.ref)
+        if self._cluster is not None:
+            self._cluster.local_terminated(cell)
         if cell is self._guardian:
             self._guardian_done.set()
 
@@ -301,34 +336,76 @@ class ActorSystem:
     def on_foreign_thread(self) -> bool:
         return threading.get_ident() != self.kernel.loop_thread
 
-    # -- the cluster's side (filled in by the transport) -----------------------------------
+    # -- the cluster's side -----------------------------------------------------------------
+
+    @property
+    def cluster(self) -> Cluster:
+        """This node's `Cluster` (members, join, subscribe); needs listen= and cookie=."""
+        if self._cluster is None:
+            raise RuntimeError(
+                f"system {self.name} is not a cluster node: give ActorSystem listen="
+                "'host:port' and cookie= to link it with others"
+            )
+        return self._cluster
+
+    @property
+    def clustered(self) -> bool:
+        return self._cluster is not None
 
     def spawn_remote(
-        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any], **options: Any
+        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        *, name: str | None = None, mailbox: Mailbox | None = None,
     ) -> ActorRef[Any]:
-        raise ValueError(
-            f"system {self.node} is not linked to node {node!r}; "
-            "start it with listen= and cookie= and join that node first"
-        )
+        return self.cluster.spawn_remote(node, factory, args, kwargs, name)
+
+    def spawn_for_peer(
+        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None, uid: int,
+    ) -> Cell:
+        """Start an actor that another node asked for, with the id it chose."""
+        if uid and self.cluster.exported.get(uid) is not None:
+            raise ValueError(f"actor id {uid} is taken on {self.node}")
+        return self.start_cell(self._root(), factory, args, kwargs, name, None, uid=uid or None)
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
-        raise ValueError(f"{ref!r} does not belong to system {self.node}")
+        from runtime._remote import RemoteRef
+
+        ref = ref._unwrap()
+        if not isinstance(ref, RemoteRef):
+            raise ValueError(f"{ref!r} does not belong to system {self.node}")
+        link = self.cluster.links.get(ref.node)
+        if link is not None:
+            from runtime import _frames as wire
+
+            link.send(wire.Ask(0, "$stop", self.cluster.codec.encode(ref.uid)))
 
     def watch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
-        raise ValueError(f"{ref!r} does not belong to system {self.node}")
+        self.cluster.watch_remote(watcher, ref)
 
     def unwatch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
-        return None
+        if self._cluster is not None:
+            self._cluster.unwatch_remote(watcher, ref)
 
-    async def lookup(self, name: str, node: str | None = None) -> ActorRef[Any] | None:
-        """The actor registered as `name` (on `node`, or anywhere in the cluster)."""
+    async def lookup(
+        self, name: str, node: str | None = None, *, timeout: float = 5.0
+    ) -> ActorRef[Any] | None:
+        """The actor registered as `name`: on `node`, or (node=None) here or anywhere in
+        the cluster under a cluster-wide name. None when there is none."""
         if node is None or node == self.node:
             return self.registry.whereis(name)
-        raise ValueError(f"system {self.node} is not linked to node {node!r}")
+        from actors.errors import AskTimeoutError
+        from runtime._kernel import Expired
+
+        try:
+            ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)
+        except Expired:
+            raise AskTimeoutError(f"{node}/$lookup", timeout) from None
+        return ref
 
     @property
     def address(self) -> str:
-        """This node's name: ``name`` alone, or ``name@host:port`` when it listens."""
+        """This node's name: ``name`` alone, or ``name@host:port`` when it listens
+        (with the port it got, for ``listen="127.0.0.1:0"``)."""
         return self.node
 
     def __repr__(self) -> str:

@@ -1,0 +1,475 @@
+"""The cluster: this node's links to the others, membership, and remote delivery.
+
+Links form a full mesh: joining one member teaches a node the others (`Members`
+gossip), and the node with the smaller name dials each pair. Heartbeats on every link
+feed a phi-accrual failure detector; a link that closes or a peer the detector gives
+up on is a `NodeDown`: asks to it fail at once with `NodeDownError`, watchers of its
+actors get `Terminated`, its names and topic interests leave this node. Known peers
+are dialled again with back-off, so a node that comes back rejoins.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ByteStream, TaskGroup
+
+from actors._actor import Actor
+from actors._ref import ActorRef
+from actors.errors import AuthenticationError, NodeDownError, SerializationError
+from actors.messages import NodeDown, NodeUp, Terminated
+from runtime import _frames as wire
+from runtime._cluster_state import ClusterState
+from runtime._codec import Codec, qualified_name
+from runtime._handshake import (
+    HandshakeError,
+    PeerInfo,
+    client_handshake,
+    connect,
+    listen,
+    serve_authenticated,
+)
+from runtime._link import Link
+from runtime._phi import PhiAccrualDetector
+from runtime._ref_local import LocalRef
+from runtime._remote import RemoteRef, error_from_wire, error_to_wire, parse_ref_text, ref_text
+
+if TYPE_CHECKING:
+    from runtime._cell import Cell
+    from runtime._system import ActorSystem
+
+__all__ = ("Cluster", "parse_address")
+
+log = logging.getLogger("repertory.cluster")
+
+
+def parse_address(address: str) -> tuple[str | None, str, int]:
+    """``name@host:port`` or ``host:port`` -> (node name or None, host, port)."""
+    name, _, hostport = address.rpartition("@")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(
+            f"a node address is 'host:port' or 'name@host:port', got {address!r}"
+        )
+    return (address if name else None), host.strip("[]"), int(port)
+
+
+class Cluster(ClusterState):
+    """This node's view of the cluster (`system.cluster`)."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        *,
+        listen: str,
+        cookie: bytes,
+        seeds: tuple[str, ...],
+        ssl_context: ssl.SSLContext | None,
+        heartbeat_interval: float,
+        phi_threshold: float,
+        max_frame_size: int,
+    ) -> None:
+        super().__init__(system)
+        self._listen = listen
+        self._cookie = cookie
+        self._seeds = seeds
+        self._ssl = ssl_context
+        self.heartbeat_interval = heartbeat_interval
+        self._phi_threshold = phi_threshold
+        self._max_frame_size = max_frame_size
+        self.links: dict[str, Link] = {}
+        self._dialing: set[str] = set()
+        # Nodes to keep linked to: name (or "host:port" for a seed not met yet) -> the
+        # earliest time to dial again and the back-off so far.
+        self._known: dict[str, tuple[float, float]] = {}
+        self._task_group: TaskGroup | None = None
+        self._closing = False
+        self.codec = Codec(
+            allow_pickle=system.allow_pickle,
+            ref_encoder=self.export,
+            ref_decoder=self.ref_for,
+        )
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    async def start(self, task_group: TaskGroup) -> str:
+        """Listen, and return this node's name (``name@host:port``)."""
+        self._task_group = task_group
+        self.kernel = self.system.kernel
+        _, host, port = parse_address(self._listen)
+        listener = await listen(host, port, ssl_context=self._ssl)
+        from anyio.abc import SocketAttribute
+
+        port = listener.extra(SocketAttribute.local_port)
+        self.node = f"{self.system.name}@{host}:{port}"
+        task_group.start_soon(self._serve, listener, name="repertory-listener")
+        task_group.start_soon(self._maintain, name="repertory-cluster")
+        for seed in self._seeds:
+            await self._add_seed(seed)
+        return self.node
+
+    async def _serve(self, listener: Any) -> None:
+        async with listener:
+            await serve_authenticated(
+                listener, self._accepted, cookie=self._cookie, node=self.node
+            )
+
+    async def _accepted(self, stream: ByteStream, peer: PeerInfo) -> None:
+        link = self._adopt(stream, peer.node, outgoing=False)
+        if link is not None:
+            await link.run(self.heartbeat_interval)
+
+    async def close(self) -> None:
+        """Say goodbye to every peer (they see this node leave, not fail)."""
+        self._closing = True
+        for link in list(self.links.values()):
+            await link.goodbye("node shutting down")
+
+    # -- joining and linking ---------------------------------------------------------------
+
+    @property
+    def members(self) -> frozenset[str]:
+        """This node and every node it is linked to now."""
+        return frozenset([self.node, *self.links])
+
+    def is_linked(self, node: str) -> bool:
+        return node == self.node or node in self.links
+
+    async def join(self, address: str) -> str:
+        """Link to the node at `address` (and, through it, to every member).
+
+        Returns the node's name. Raises `AuthenticationError` when the handshake
+        fails (wrong cookie or version) and `NodeDownError` when nothing answers.
+        """
+        expect, host, port = parse_address(address)
+        if expect is not None and expect in self.links:
+            return expect
+        link = await self._dial(host, port, expect)
+        self._known.setdefault(link.peer, (0.0, 0.0))
+        return link.peer
+
+    async def _add_seed(self, seed: str) -> None:
+        if seed.startswith("dns:"):
+            _, name, port = seed.split(":", 2)
+            try:
+                infos = await anyio.getaddrinfo(name, int(port), type=2)
+            except OSError as error:
+                log.warning("%s: seed %s did not resolve: %s", self.node, seed, error)
+                return
+            for info in infos:
+                host = info[4][0]
+                self._known.setdefault(f"{host}:{port}", (0.0, 0.0))
+            return
+        parse_address(seed)
+        self._known.setdefault(seed, (0.0, 0.0))
+
+    async def _dial(self, host: str, port: int, expect: str | None) -> Link:
+        try:
+            stream = await connect(host, port, ssl_context=self._ssl)
+        except OSError as error:
+            raise NodeDownError(expect or f"{host}:{port}", f"cannot connect: {error}") from None
+        try:
+            peer = await client_handshake(
+                stream, cookie=self._cookie, node=self.node, expect_node=expect
+            )
+        except HandshakeError as error:
+            raise AuthenticationError(error.peer, error.reason) from None
+        link = self._adopt(stream, peer.node, outgoing=True)
+        if link is None:
+            existing = self.links.get(peer.node)
+            if existing is None:
+                raise NodeDownError(peer.node, "the link closed while it was being set up")
+            return existing
+        assert self._task_group is not None
+        self._task_group.start_soon(link.run, self.heartbeat_interval, name=f"link-{link.peer}")
+        return link
+
+    def _adopt(self, stream: ByteStream, peer: str, *, outgoing: bool) -> Link | None:
+        """Make a fresh connection the link to `peer`, unless a better one exists.
+
+        Two nodes that dial each other at once end up with two connections; both keep
+        the one the smaller-named node dialled (or the newer, if the same side dialled
+        both, as after a restart).
+        """
+        existing = self.links.get(peer)
+        if existing is not None:
+            smaller = min(self.node, peer)
+            new_by_smaller = (self.node if outgoing else peer) == smaller
+            old_by_smaller = (self.node if existing.outgoing else peer) == smaller
+            if old_by_smaller and not new_by_smaller:
+                self._task_group.start_soon(stream.aclose)  # type: ignore[union-attr]
+                return None
+            existing.replaced = True
+            existing.close("replaced by a newer connection")
+        detector = PhiAccrualDetector(
+            threshold=self._phi_threshold, first_interval=self.heartbeat_interval
+        )
+        link = Link(self, stream, peer, outgoing,
+                    max_frame_size=self._max_frame_size, detector=detector)
+        self.links[peer] = link
+        self._known[peer] = (0.0, 0.0)
+        if existing is None:
+            self._node_up(link)
+        return link
+
+    def _node_up(self, link: Link) -> None:
+        log.info("%s: node %s is up", self.node, link.peer)
+        link.send(wire.Members([wire.Member(node) for node in self.members]))
+        link.send(self.registry_snapshot())
+        link.send(wire.TopicInterest(subscribe=self.local_topics(), full=True))
+        self.notify(NodeUp(link.peer))
+
+    def link_closed(self, link: Link, reason: str) -> None:
+        if self.links.get(link.peer) is not link:
+            return  # replaced by a newer connection: the peer is still up
+        del self.links[link.peer]
+        log.warning("%s: node %s is down: %s", self.node, link.peer, reason)
+        if not self._closing:
+            self._known[link.peer] = (self.kernel.now() + 0.1, 0.1)
+        self.node_down(link.peer, reason)
+        self.notify(NodeDown(link.peer, reason))
+
+    async def _maintain(self) -> None:
+        """Judge every link by its failure detector; dial known nodes that are down."""
+        while True:
+            now = self.kernel.now()
+            for link in list(self.links.values()):
+                if not link.detector.available(now):
+                    silence = now - (link.detector._last or now)
+                    link.close(f"no heartbeat for {silence:.1f} s (failure detector)")
+            for target, (due, backoff) in list(self._known.items()):
+                if target in self.links or target in self._dialing or due > now:
+                    continue
+                if "@" in target and target > self.node and backoff == 0.0:
+                    continue  # the smaller node dials; we wait for it (unless it failed)
+                self._dialing.add(target)
+                self._known[target] = (now + max(backoff, 0.1), min(max(backoff * 2, 0.2), 5.0))
+                assert self._task_group is not None
+                self._task_group.start_soon(self._redial, target)
+            await anyio.sleep(self.heartbeat_interval / 2)
+
+    async def _redial(self, target: str) -> None:
+        try:
+            expect, host, port = parse_address(target)
+            link = await self._dial(host, port, expect)
+            if "@" not in target:  # a seed: from now on it is known by name
+                self._known.pop(target, None)
+                self._known[link.peer] = (0.0, 0.0)
+        except (NodeDownError, AuthenticationError, OSError) as error:
+            log.debug("%s: dialling %s failed: %s", self.node, target, error)
+        finally:
+            self._dialing.discard(target)
+
+    def learn_members(self, members: list[wire.Member]) -> None:
+        for member in members:
+            if member.node != self.node and member.status == "up":
+                self._known.setdefault(member.node, (0.0, 0.0))
+
+    # -- refs across nodes -----------------------------------------------------------------
+
+    def export(self, ref: ActorRef[Any]) -> tuple[str, int, str | None]:
+        """(node, uid, name) for a ref leaving this node; remembers local cells."""
+        ref = ref._unwrap()
+        if isinstance(ref, RemoteRef):
+            return (ref.node, ref.uid, ref.name)
+        if isinstance(ref, LocalRef):
+            cell = ref._cell
+            self.exported[cell.uid] = cell
+            return (self.node, cell.uid, cell.name)
+        raise SerializationError(repr(ref), "only actor refs from spawn() can travel")
+
+    def ref_for(self, node: str, uid: int, name: str | None) -> ActorRef[Any]:
+        if node == self.node:
+            cell = self.exported.get(uid)
+            if cell is not None:
+                return cell.ref
+        return RemoteRef(self, node, uid, name)
+
+    def ref_from_text(self, text: str) -> ActorRef[Any]:
+        return self.ref_for(*parse_ref_text(text))
+
+    def ref_to_text(self, ref: ActorRef[Any] | None) -> str | None:
+        return None if ref is None else ref_text(*self.export(ref))
+
+    def local_target(self, target: int | str) -> Cell | None:
+        if isinstance(target, int):
+            return self.exported.get(target)
+        ref = self.system.registry.whereis(target)
+        return self.system.local_cell(ref) if ref is not None else None
+
+    # -- messaging -----------------------------------------------------------------------------
+
+    def _link_for(self, ref: RemoteRef[Any]) -> Link | None:
+        return self.links.get(ref.node)
+
+    def tell(self, ref: RemoteRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
+        if ref.node == self.node:
+            cell = self.exported.get(ref.uid)
+            if cell is not None:
+                cell.ref.tell(message, sender)
+            else:
+                self.system.dead_letter(message, ref.address, "no such actor")
+            return
+        payload = self.codec.encode(message)  # SerializationError reaches the sender
+        link = self.links.get(ref.node)
+        frame = wire.Tell(ref.uid, payload, self.ref_to_text(sender))
+        if link is None or not link.send(frame):
+            self.system.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+
+    def tell_many(self, ref: RemoteRef[Any], messages: list[Any]) -> None:
+        link = self.links.get(ref.node)
+        if ref.node == self.node or link is None:
+            for message in messages:
+                self.tell(ref, message, None)
+            return
+        payloads = [self.codec.encode(message) for message in messages]
+        if not link.send(wire.TellMany(ref.uid, payloads)):
+            for message in messages:
+                self.system.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+
+    async def send(self, ref: RemoteRef[Any], message: Any) -> None:
+        link = self.links.get(ref.node)
+        if link is None:
+            self.tell(ref, message, None)
+            return
+        await link.writer.send(wire.Tell(ref.uid, self.codec.encode(message), None))
+
+    async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
+        return await self.call(ref.node, ref.uid, message, timeout)
+
+    async def call(self, node: str, target: int | str, message: Any, timeout: float | None) -> Any:
+        """Ask `target` on `node` and wait for the answer (raises `Expired` on timeout)."""
+        if node == self.node:
+            cell = self.local_target(target)
+            if cell is None:
+                from actors.errors import ActorStoppedError
+
+                raise ActorStoppedError(f"{node}/{target}", "or never existed")
+            return await cell.ref.ask(message, timeout)
+        link = self.links.get(node)
+        if link is None:
+            raise NodeDownError(node, "not linked to this node")
+        payload = self.codec.encode(message)
+        slot = self.kernel.slot()
+        corr = link.new_ask(slot)
+        if not link.send(wire.Ask(corr, target, payload, timeout)):
+            link.pending.pop(corr, None)
+            raise NodeDownError(node, "its link cannot take more frames")
+        try:
+            return await self.kernel.wait(slot, timeout)
+        finally:
+            link.pending.pop(corr, None)
+
+    # -- remote spawn --------------------------------------------------------------------------
+
+    def spawn_remote(
+        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None,
+    ) -> ActorRef[Any]:
+        link = self.links.get(node)
+        if link is None:
+            raise NodeDownError(node, "cannot spawn there: not linked to this node")
+        cls_path, cls_pickle = self._factory_reference(factory)
+        uid = secrets.randbits(62) | (1 << 62)  # out of reach of the peer's own counter
+        frame = wire.Spawn(0, cls_path, self.codec.encode([list(args), kwargs]), name,
+                           cls_pickle, uid)
+        if not link.send(frame):
+            raise NodeDownError(node, "its link cannot take more frames")
+        return RemoteRef(self, node, uid, name)
+
+    def _factory_reference(self, factory: Any) -> tuple[str, bytes | None]:
+        if isinstance(factory, type) and factory.__module__ != "__main__":
+            try:
+                from runtime._codec import _resolve
+
+                if _resolve(qualified_name(factory)) is factory:
+                    return qualified_name(factory), None
+            except (ImportError, AttributeError):
+                pass
+        if not self.system.allow_pickle:
+            raise SerializationError(
+                repr(factory), "it is not importable by path and pickling is switched off"
+            )
+        import cloudpickle
+
+        return "", cloudpickle.dumps(factory)
+
+    def handle_spawn(self, link: Link, frame: wire.Spawn) -> None:
+        try:
+            factory = self._spawn_factory(frame)
+            args, kwargs = self.codec.decode(frame.args)
+            cell = self.system.spawn_for_peer(factory, tuple(args), kwargs, frame.name, frame.uid)
+            self.exported[cell.uid] = cell
+            link.send(wire.Spawned(frame.corr, ref_text(self.node, cell.uid, cell.name)))
+        except Exception as error:
+            log.warning("%s: spawn for %s failed: %r", self.node, link.peer, error)
+            link.send(wire.Spawned(frame.corr, "", error_to_wire(error)))
+
+    def _spawn_factory(self, frame: wire.Spawn) -> Any:
+        if frame.cls_pickle is not None:
+            if not self.system.allow_pickle:
+                raise SerializationError("a pickled actor class", "pickling is switched off")
+            import pickle
+
+            return pickle.loads(frame.cls_pickle)
+        from runtime._codec import _resolve
+
+        factory = _resolve(frame.cls_path)
+        if not (isinstance(factory, type) and issubclass(factory, Actor)):
+            raise SerializationError(frame.cls_path, "it is not an Actor class")
+        return factory
+
+    def spawned(self, link: Link, frame: wire.Spawned) -> None:
+        if frame.error is not None:
+            error = error_from_wire(f"spawn on {link.peer}", frame.error)
+            log.error("%s: remote spawn on %s failed: %s", self.node, link.peer, error)
+
+    # -- frames the link does not handle itself ----------------------------------------------
+
+    def handle_frame(self, link: Link, frame: wire.SessionFrame) -> None:
+        if isinstance(frame, wire.TopicPublish):
+            self.topic_published(frame)
+        elif isinstance(frame, wire.Watch):
+            self.watched(link, frame)
+        elif isinstance(frame, wire.Unwatch):
+            self.unwatched(link, frame)
+        elif isinstance(frame, wire.Terminated):
+            self.remote_terminated(link.peer, frame)
+        elif isinstance(frame, wire.RegistryUpdate):
+            self.registry_updated(link.peer, frame)
+        elif isinstance(frame, wire.TopicInterest):
+            self.topic_interest(link.peer, frame)
+        elif isinstance(frame, wire.Members):
+            self.learn_members(frame.members)
+        elif isinstance(frame, wire.Spawn):
+            self.handle_spawn(link, frame)
+        elif isinstance(frame, wire.Spawned):
+            self.spawned(link, frame)
+
+    def broadcast(self, frame: wire.Frame) -> None:
+        for link in list(self.links.values()):
+            link.send(frame)
+
+    def watch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
+        ref = ref._unwrap()
+        if not isinstance(ref, RemoteRef):
+            raise ValueError(f"{ref!r} is neither local nor remote")
+        link = self.links.get(ref.node)
+        if link is None:
+            watcher.ref.tell(Terminated(ref, NodeDownError(ref.node, "not linked")))
+            return
+        self.add_remote_watch(watcher, ref)
+        link.send(wire.Watch(ref.uid, ref_text(self.node, watcher.uid, watcher.name)))
+
+
+def cookie_bytes(cookie: str | bytes | None) -> bytes:
+    if cookie is None or not cookie:
+        raise ValueError(
+            "a node that listens needs cookie=: the shared secret every node of the "
+            "cluster proves in the handshake (e.g. cookie=open('cookie').read())"
+        )
+    return cookie.encode() if isinstance(cookie, str) else cookie

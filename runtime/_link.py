@@ -1,0 +1,235 @@
+"""One authenticated connection to a peer node, and the frames that cross it.
+
+A link runs three tasks in its own task group: the frame writer (batches frames into
+few socket writes), the reader (decodes frames and hands them to the node) and the
+heartbeat sender. It ends when the peer closes, a frame breaks the protocol, the
+failure detector gives up on the peer, or the node shuts down; then every ask waiting
+on it fails with `NodeDownError` at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ByteStream
+
+from actors.errors import ActorStoppedError, SerializationError
+from runtime import _frames as wire
+from runtime._envelope import Envelope
+from runtime._kernel import Kernel
+from runtime._phi import PhiAccrualDetector
+from runtime._remote import RemoteReplySlot, error_from_wire, error_to_wire, node_down
+
+if TYPE_CHECKING:
+    from runtime._cluster import Cluster
+
+__all__ = ("Link",)
+
+log = logging.getLogger("repertory.cluster")
+
+# Tells are fire-and-forget: rather than block a sender, the writer may hold this many
+# bytes before new tells go to dead letters.
+TELL_HIGH_WATER = 64 * 1024 * 1024
+
+
+class Link:
+    """The connection to `peer`; `outgoing` says which side dialled."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        stream: ByteStream,
+        peer: str,
+        outgoing: bool,
+        *,
+        max_frame_size: int,
+        detector: PhiAccrualDetector,
+    ) -> None:
+        self.cluster = cluster
+        self.stream = stream
+        self.peer = peer
+        self.outgoing = outgoing
+        self.detector = detector
+        self.reader = wire.FrameReader(stream, max_frame_size=max_frame_size)
+        self.writer = wire.FrameWriter(
+            stream, max_frame_size=max_frame_size, high_water=TELL_HIGH_WATER
+        )
+        self.pending: dict[int, Any] = {}
+        self._corr = itertools.count(1)
+        self._scope: anyio.CancelScope | None = None
+        self.closed_reason: str | None = None
+        self.replaced = False  # a newer connection to the same peer took over
+        self.codec = cluster.codec
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self, heartbeat_interval: float) -> None:
+        """Serve the link until it closes; always ends by failing what waits on it."""
+        kernel = self.cluster.kernel
+        self.detector.heartbeat(kernel.now())
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._scope = tasks.cancel_scope
+                await tasks.start(self.writer.run)
+                tasks.start_soon(self._heartbeats, heartbeat_interval, kernel)
+                await self._read()
+                tasks.cancel_scope.cancel()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as error:
+            self.closed_reason = self.closed_reason or f"connection lost: {error!r}"
+        except wire.FrameError as error:
+            self.closed_reason = f"protocol error: {error}"
+            log.warning("%s: closing link to %s: %s", self.cluster.node, self.peer, error)
+        finally:
+            self._fail_pending()
+            with anyio.CancelScope(shield=True):
+                await self.stream.aclose()
+            self.cluster.link_closed(self, self.closed_reason or "connection closed")
+
+    def close(self, reason: str) -> None:
+        """End the link (idempotent); what waits on it fails with `NodeDownError`."""
+        if self.closed_reason is None:
+            self.closed_reason = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def goodbye(self, reason: str) -> None:
+        """Tell the peer this node is leaving, flush, and close."""
+        try:
+            with anyio.move_on_after(1.0):
+                self.writer.send_nowait(wire.Goodbye(reason))
+                await self.writer.flush()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock):
+            pass
+        self.close(reason)
+
+    async def _heartbeats(self, interval: float, kernel: Kernel) -> None:
+        for seq in itertools.count():
+            self.send(wire.Heartbeat(seq, kernel.now()))
+            await anyio.sleep(interval)
+
+    def _fail_pending(self) -> None:
+        pending, self.pending = self.pending, {}
+        error = node_down(self.peer, self.closed_reason or "link closed")
+        for slot in pending.values():
+            if not slot.done():
+                slot.set_exception(error)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(self, frame: wire.Frame) -> bool:
+        """Queue `frame`; False when the link cannot take it (closed or full)."""
+        try:
+            self.writer.send_nowait(frame)
+        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        return True
+
+    def new_ask(self, slot: Any) -> int:
+        corr = next(self._corr)
+        self.pending[corr] = slot
+        return corr
+
+    def reply(self, corr: int, value: Any) -> None:
+        try:
+            payload = self.codec.encode(value)
+        except SerializationError as error:
+            self.reply_error(corr, error_to_wire(error))
+            return
+        self.send(wire.Reply(corr, True, payload))
+
+    def reply_error(self, corr: int, error: wire.RemoteError) -> None:
+        self.send(wire.Reply(corr, False, b"", error))
+
+    # -- receiving ------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        reader = self.reader
+        while True:
+            try:
+                frames = await reader.receive_batch()
+            except anyio.EndOfStream:
+                self.closed_reason = self.closed_reason or "the peer closed the connection"
+                return
+            except wire.FrameDecodeError as error:
+                log.warning("%s: dropped a malformed frame from %s: %s",
+                            self.cluster.node, self.peer, error)
+                continue
+            for frame in frames:
+                if type(frame) is wire.Tell:
+                    self._tell(frame.target, frame.payload, frame.sender)
+                elif not self._handle(frame):
+                    return
+
+    def _tell(self, target: int | str, payload: bytes, sender: str | None) -> None:
+        cluster = self.cluster
+        try:
+            message = self.codec.decode(payload)
+        except SerializationError as error:
+            cluster.system.dead_letter(payload, f"{cluster.node}/{target}", str(error))
+            return
+        cell = cluster.local_target(target)
+        if cell is None:
+            cluster.system.dead_letter(message, f"{cluster.node}/{target}", "no such actor")
+            return
+        if sender is None:
+            cell.ref.tell(message)
+        else:
+            cell.ref.tell(message, cluster.ref_from_text(sender))
+
+    def _handle(self, frame: wire.SessionFrame) -> bool:
+        """Handle one frame other than Tell; False when the peer said goodbye."""
+        cluster = self.cluster
+        if isinstance(frame, wire.Heartbeat):
+            self.detector.heartbeat(cluster.kernel.now())
+        elif isinstance(frame, wire.Reply):
+            self._reply(frame)
+        elif isinstance(frame, wire.Ask):
+            self._ask(frame)
+        elif isinstance(frame, wire.TellMany):
+            for payload in frame.payloads:
+                self._tell(frame.target, payload, frame.sender)
+        elif isinstance(frame, wire.Goodbye):
+            self.closed_reason = f"the peer left ({frame.reason or 'goodbye'})"
+            return False
+        else:
+            cluster.handle_frame(self, frame)
+        return True
+
+    def _reply(self, frame: wire.Reply) -> None:
+        slot = self.pending.pop(frame.corr, None)
+        if slot is None or slot.done():
+            return  # the asker gave up (timeout or cancellation)
+        if not frame.ok:
+            assert frame.error is not None
+            slot.set_exception(error_from_wire(f"an actor on {self.peer}", frame.error))
+            return
+        try:
+            slot.set_result(self.codec.decode(frame.payload))
+        except SerializationError as error:
+            slot.set_exception(error)
+
+    def _ask(self, frame: wire.Ask) -> None:
+        cluster = self.cluster
+        slot = RemoteReplySlot(self, frame.corr)
+        if isinstance(frame.target, str) and frame.target.startswith("$"):
+            cluster.system_ask(frame.target, frame.payload, slot)
+            return
+        cell = cluster.local_target(frame.target)
+        if cell is None or not cell.alive:
+            address = f"{cluster.node}/{frame.target}"
+            slot.set_exception(ActorStoppedError(address, "or never existed"))
+            return
+        try:
+            message = self.codec.decode(frame.payload)
+        except SerializationError as error:
+            cluster.system.dead_letter(frame.payload, cell.label, str(error))
+            slot.set_exception(error)
+            return
+        sender = cluster.ref_from_text(frame.sender) if frame.sender else None
+        if cell.unavailable:
+            cell.reject(Envelope(message, sender, slot), "unavailable")
+            return
+        cell.post(Envelope(message, sender, slot))

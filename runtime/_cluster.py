@@ -227,7 +227,9 @@ class Cluster(ClusterState):
         if self.links.get(link.peer) is not link:
             return  # replaced by a newer connection: the peer is still up
         del self.links[link.peer]
-        log.warning("%s: node %s is down: %s", self.node, link.peer, reason)
+        graceful = self._closing or link.peer_left
+        log.log(logging.INFO if graceful else logging.WARNING,
+                "%s: node %s is down: %s", self.node, link.peer, reason)
         if not self._closing:
             self._known[link.peer] = (self.kernel.now() + 0.1, 0.1)
         self.node_down(link.peer, reason)

@@ -62,6 +62,7 @@ class Link:
         self._scope: anyio.CancelScope | None = None
         self.closed_reason: str | None = None
         self.replaced = False  # a newer connection to the same peer took over
+        self.peer_left = False  # the peer said Goodbye: it left, it did not fail
         self.codec = cluster.codec
 
     # -- running ------------------------------------------------------------------------
@@ -192,6 +193,7 @@ class Link:
             for payload in frame.payloads:
                 self._tell(frame.target, payload, frame.sender)
         elif isinstance(frame, wire.Goodbye):
+            self.peer_left = True
             self.closed_reason = f"the peer left ({frame.reason or 'goodbye'})"
             return False
         else:

@@ -14,7 +14,14 @@ import networkx
 if TYPE_CHECKING:
     from supervisors._spec import Child, Supervisor
 
-__all__ = ("live_graph", "render_text", "spec_graph", "to_dot", "to_mermaid")
+__all__ = (
+    "graph_from_snapshot",
+    "live_graph",
+    "render_text",
+    "spec_graph",
+    "to_dot",
+    "to_mermaid",
+)
 
 _MARKS = {
     "running": "●",
@@ -60,8 +67,12 @@ def live_graph(system: Any) -> networkx.DiGraph[str]:
     supervisors), restart and critical (as their supervisor holds them), status,
     restarts, mailbox (messages waiting), node (the system's address), name, type.
     """
+    return graph_from_snapshot(system.snapshot())
+
+
+def graph_from_snapshot(infos: list[Any]) -> networkx.DiGraph[str]:
+    """`live_graph` for a snapshot taken elsewhere (another node's, over the wire)."""
     graph: networkx.DiGraph[str] = networkx.DiGraph()
-    infos = system.snapshot()
     specs: dict[str, dict[str, Any]] = {}
     for info in infos:
         for ref, child_spec in info.details.get("children_specs", {}).items():

@@ -1,0 +1,153 @@
+"""``python -m bench``: run the benchmarks and print one table; ``make bench`` calls it.
+
+The local suite (``baselines``, ``local``, ``peers``) fills one table and writes
+``bench/results/local.json``. Any other public module in ``bench/`` that defines
+``run(quick: bool = False) -> list[bench.report.Row]`` (or a mapping of names to
+`bench._harness.Result`s) is run after it, in a child process with a deadline
+(`EXTRA_TIMEOUT`), printed as its own table, and written to
+``bench/results/<module>.json``.
+
+Options: ``--quick`` (counts divided by 10, a smoke run that writes nothing unless
+``--output`` is given) and ``--only NAME`` (one module; ``local`` and ``peers`` still
+measure the baselines, which take two seconds, so their ratios mean something).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pkgutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import baselines, peers
+from bench._harness import Result, run_child, run_child_json
+from bench._plan import LOCAL_COUNTS, run_local
+from bench.report import Row, Target, format_table, legend, write_json
+
+SUITE = ("baselines", "local", "peers")
+RESULTS = Path(__file__).parent / "results"
+# Seconds each other module may take; the whole run is meant to stay near 3 minutes.
+EXTRA_TIMEOUT = 45.0
+Cells = Mapping[str, Result | str]
+
+
+def _extra_modules() -> list[str]:
+    names = (m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]))
+    return sorted(n for n in names if not n.startswith("_") and n not in (*SUITE, "report"))
+
+
+def build_rows(base: Cells, ours: Mapping[str, Cells], peer: Mapping[str, Cells]) -> list[Row]:
+    """The local table: Repertory on asyncio (and trio) beside baseline and peers."""
+
+    def row(figure: str, unit: str, key: str, base_key: str | None, base_name: str,
+            targets: list[Target], higher_is_better: bool = True, peer_key: str = "") -> Row:
+        on_asyncio = ours.get("asyncio", {})
+        # Prefer the baseline runs taken in turn with ours, in the same child process.
+        same_process = on_asyncio.get(f"{key}_baseline")
+        baseline = same_process if isinstance(same_process, Result) else (
+            base.get(base_key) if base_key else None)
+        return Row(
+            figure, unit,
+            ours=on_asyncio.get(key),
+            baseline=baseline,
+            baseline_name=base_name,
+            trio=ours.get("trio", {}).get(key),
+            peers={name: cells[peer_key or key] for name, cells in peer.items()
+                   if (peer_key or key) in cells},
+            targets=targets,
+            higher_is_better=higher_is_better,
+        )
+
+    # The rates' baselines run in turn with ours in the same child (bench.local).
+    ask_targets = [Target(">=0.5x baseline", "baseline", 0.5),
+                   Target("1.0x aim", "baseline", 1.0)]
+    one_kb = [Target("<=1 KB", "absolute", 1024)]
+    return [
+        row("tell throughput", "msgs/s", "tell", "tell", "asyncio.Queue one-way",
+            [Target(">=1.0x baseline", "baseline", 1.0), Target(">=5x pykka", "pykka", 5.0)]),
+        row("ask, sync receive", "round trips/s", "ask", "ask", "asyncio.Queue ping-pong",
+            ask_targets),
+        row("ask, async receive", "round trips/s", "ask_async", "ask",
+            "asyncio.Queue ping-pong", ask_targets, peer_key="ask"),
+        row("spawn (until on_start)", "actors/s", "spawn", "spawn",
+            "building objects with a deque each", [Target(">=100k/s", "absolute", 100_000)]),
+        row("idle actor, traced heap", "bytes/actor", "idle_bytes", "idle_bytes",
+            "an object with an empty deque", one_kb, higher_is_better=False),
+        row("idle actor, RSS delta", "bytes/actor", "idle_rss", None, "", one_kb,
+            higher_is_better=False),
+    ]
+
+
+def run_suite(only: str | None, quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    """Baselines, Repertory and peers, each measured in child processes, as one table."""
+    raw: dict[str, Any] = {}
+    started = time.perf_counter()
+    print("baselines ...", file=sys.stderr, flush=True)
+    base = run_child("bench.baselines", "run", {"quick": quick}, timeout=120)
+    raw["baselines"] = base
+    ours: Mapping[str, Cells] = {}
+    if only in (None, "local"):
+        print("repertory (asyncio, trio) ...", file=sys.stderr, flush=True)
+        ours = run_local(quick=quick)
+        raw["local"] = ours
+    found: dict[str, Cells] = {}
+    if only in (None, "peers"):
+        for name in peers.MODULES:
+            print(f"{name} ...", file=sys.stderr, flush=True)
+            found[name] = peers.run_peer(name, quick=quick, timeout=30.0 if quick else 60.0)
+        raw["peers"] = found
+        raw["peer_counts"] = peers.COUNTS
+    raw["local_counts"] = LOCAL_COUNTS
+    raw["baseline_counts"] = {"one_way": baselines.ONE_WAY, "ping_pong": baselines.PING_PONG,
+                              "objects": baselines.SPAWN}
+    raw["seconds"] = round(time.perf_counter() - started, 1)
+    return build_rows(base, ours, found), raw
+
+
+def run_extra(name: str, quick: bool) -> list[Row]:
+    """Another team's module, in a child with a deadline: its rows, or one row saying
+    why there are none, so that one slow or broken module cannot stall the run."""
+    timeout = EXTRA_TIMEOUT / 2 if quick else EXTRA_TIMEOUT
+    got = run_child_json("bench.report", "module_rows", {"name": name, "quick": quick}, timeout)
+    if "skipped" in got:
+        print(f"{got['skipped']}: not a benchmark, skipped", file=sys.stderr)
+        return []
+    if "rows" not in got:
+        return [Row(name, "", f"n/a ({got.get('error', 'no rows')})")]
+    return [Row.from_json(row) for row in got["rows"]]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    extras = _extra_modules()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="counts / 10, for a smoke run")
+    parser.add_argument("--only", choices=[*SUITE, *extras], help="run one module")
+    parser.add_argument("--output", type=Path, help="where to write the local suite's JSON")
+    args = parser.parse_args(argv)
+
+    if args.only in (None, *SUITE):
+        rows, raw = run_suite(args.only, args.quick)
+        print(format_table(rows))
+        print(legend(rows))
+        if args.output or not (args.quick or args.only):
+            path = args.output or RESULTS / "local.json"
+            write_json(path, rows, raw, quick=args.quick)
+            print(f"written to {path} ({raw['seconds']} s)")
+    for name in extras:
+        if args.only not in (None, name):
+            continue
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        rows = run_extra(name, args.quick)
+        if rows:
+            print(f"\n{name}\n{format_table(rows)}")
+            # A failed run must not overwrite the last good results.
+            if not args.quick and all(isinstance(row.ours, Result) for row in rows):
+                write_json(RESULTS / f"{name}.json", rows, {}, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -369,13 +369,18 @@ class Cell(Context):
                 target.watchers.discard(self)
             if self.watching is not None:
                 self.watching.discard(target)
-        # A Terminated already queued must not arrive after unwatch returns.
-        if self.mailbox:
-            self.mailbox = deque(
+        # A Terminated already queued must not arrive after unwatch returns. Filtered in
+        # place: the message loop that called us holds this very deque.
+        mailbox = self.mailbox
+        if mailbox:
+            kept = [
                 item
-                for item in self.mailbox
+                for item in mailbox
                 if not (isinstance(item, Terminated) and item.ref == ref)
-            )
+            ]
+            if len(kept) != len(mailbox):
+                mailbox.clear()
+                mailbox.extend(kept)
 
     def send_after(
         self: Cell, delay: float, message: Any, to: ActorRef[Any] | None = None
@@ -399,7 +404,9 @@ class Cell(Context):
         if type(item) is Envelope and item.reply is not None:
             # The stashed copy keeps the answer slot; the running handler loses it,
             # so its return value does not answer the ask.
-            item, item.reply = Envelope(item.message, item.sender, item.reply), None
+            copy = Envelope(item.message, item.sender, item.reply)
+            item.reply = None
+            item = copy
         if self.stashed is None:
             self.stashed = []
         self.stashed.append(item)

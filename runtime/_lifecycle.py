@@ -243,10 +243,10 @@ def kill(cell: Cell) -> None:
 
 
 def cancel_timers(cell: Cell) -> None:
-    if cell.timers:
-        for timer in cell.timers:
-            timer.cancel()
-        cell.timers = None
+    timers, cell.timers = cell.timers, None
+    # A copy: cancelling a timer removes it from its owner, which is this very set.
+    for timer in list(timers or ()):
+        timer.cancel()
 
 
 # -- hooks --------------------------------------------------------------------------

@@ -163,9 +163,12 @@ class Context:
         name: str | None,
         mailbox: Mailbox | None,
         shutdown: float | None,
+        before: ActorRef[Any] | None = None,
     ) -> ActorRef[Any]:
         """Spawn a child whose start and teardown are reported to this actor's
-        `_on_child_started` / `_on_child_torn_down`; `shutdown` bounds its stop."""
+        `_on_child_started` / `_on_child_torn_down`; `shutdown` bounds its stop. With
+        `before`, the child takes that sibling's place in the stop order (it is stopped
+        after it), as a replacement keeps its predecessor's place."""
         raise NotImplementedError
 
     def _teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:

@@ -22,13 +22,14 @@ from runtime._envelope import Envelope
 from runtime._lifecycle import (
     NOTHING,
     RECREATE,
-    TEARDOWN,
     RUNNING,
     STARTING,
     STOPPED,
     STOPPING,
+    TEARDOWN,
     fail,
     handle_system,
+    kill,
     request_stop,
     set_handler,
     stopped_error,
@@ -449,10 +450,17 @@ class Cell(Context):
         name: str | None,
         mailbox: Mailbox | None,
         shutdown: float | None,
+        before: ActorRef[Any] | None = None,
     ) -> ActorRef[Any]:
         system: ActorSystem = self.system
         child = system.start_cell(self, factory, args, kwargs, name, mailbox, supervised=True)
         child.shutdown_timeout = shutdown
+        sibling = None if before is None else self._child(before)
+        if sibling is not None and self.child_cells:
+            # Children stop last first: the new one goes just ahead of `before`.
+            order = [cell for cell in self.child_cells if cell is not child]
+            order.insert(order.index(sibling), child)
+            self.child_cells = dict.fromkeys(order)
         return child.ref
 
     def _child(self, ref: ActorRef[Any]) -> Cell | None:
@@ -473,8 +481,10 @@ class Cell(Context):
 
     def _stop_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
         child = self._child(ref)
-        if child is not None:
+        if child is not None and not child.stop_requested:
             request_stop(child, reason)
+            if child.shutdown_timeout is not None:
+                self.system.timers.call_later(child.shutdown_timeout, kill, child)
 
     def _set_available(self, ref: ActorRef[Any], available: bool) -> None:
         child = self._child(ref)

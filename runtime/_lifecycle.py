@@ -155,7 +155,18 @@ def begin_teardown(cell: Cell, reason: BaseException | None) -> Pending:
     cell.stop_reason = reason
     cell.mode = "teardown"
     cancel_timers(cell)
+    if cell.shutdown_timeout is not None:
+        # `shutdown` bounds the stop half of a restart too, as in OTP.
+        deadline = cell.system.timers.call_later(cell.shutdown_timeout, cut_short, cell)
+        cell.timers = {deadline}
+        deadline.owner = cell.timers
     return stop_next_child(cell)
+
+
+def cut_short(cell: Cell) -> None:
+    """A teardown passed its deadline: cancel the hook it awaits (its on_stop)."""
+    if cell.mode == "teardown" and cell.scope is not None:
+        cell.scope.cancel()
 
 
 def stop_next_child(cell: Cell) -> Pending:
@@ -175,6 +186,7 @@ def stop_next_child(cell: Cell) -> Pending:
 
 
 def torn_down(cell: Cell) -> Pending:
+    cancel_timers(cell)
     cell.mode = "down"
     if cell.supervised and cell.parent_cell is not None:
         cell.parent_cell.post_system((CHILD_TORN_DOWN, cell))
@@ -291,6 +303,13 @@ async def await_hook(
         await result
     except Exception as error:
         pending = hook_failed(cell, error, then, failing)
+    except BaseException:
+        # Cancelled: killed past its shutdown deadline, or the system is closing. A stop
+        # (or teardown) must still finish, so that the parent hears of it; `then` is
+        # synchronous for on_stop (terminate, torn_down).
+        if not failing:
+            then()
+        raise
     else:
         pending = then()
     if pending is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
 from actors import ActorRef, Reply
-from actors.errors import ActorError
+from actors._failure import crashed
+from actors.errors import ActorError, ActorStoppedError
 from supervisors._spec import Child, DynamicSupervisor, Supervisor
 from supervisors._supervisor import SupervisorActor, _Entry
 
@@ -52,64 +54,104 @@ class _WhichChildren(msgspec.Struct, frozen=True):
     pass
 
 
+class _Refused:
+    """An answer that the calling side raises: the supervisor itself must not fail."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class DynamicSupervisorActor(SupervisorActor):
     def __init__(self, spec: DynamicSupervisor) -> None:
         super().__init__(spec)
         self.max_children = spec.max_children
-        self.replies: dict[int, Reply] = {}
+        self.starting: dict[_Entry, Reply] = {}
+        self.terminating: dict[_Entry, list[Reply]] = {}
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, _StartChild):
             return self._start_child(message.child)
         if isinstance(message, _TerminateChild):
-            entry = self._entry(message.ref)
-            if entry is None or entry.status == "stopped":
-                return False
-            entry.finished = True
-            self.replies[id(entry)] = self.context.reply_later()
-            self.ops.append(("stop", entry, None))
-            self._run_ops()
-            return None
+            return self._terminate_child(message.ref)
         if isinstance(message, _WhichChildren):
             return [
                 ChildInfo(e.spec.label, e.ref, e.status, e.spec.restart, e.spec.critical)
                 for e in self.entries
-                if e.ref is not None
+                if e.ref is not None and not (e.finished and e.status == "stopped")
             ]
         return super().receive(message)
 
-    def _start_child(self, child: Child | Supervisor) -> None:
-        live = sum(1 for entry in self.entries if not entry.finished)
-        if self.max_children is not None and live >= self.max_children:
-            raise MaxChildrenError(self.context.ref.address, self.max_children)
+    def _start_child(self, child: Child | Supervisor) -> _Refused | None:
+        if self.max_children is not None:
+            live = sum(1 for entry in self.entries if not entry.finished)
+            if live >= self.max_children:
+                return _Refused(MaxChildrenError(self.context.ref.address, self.max_children))
         entry = _Entry(child, self.spec.max_restarts, self.spec.within)
         self.entries.append(entry)
-        self.replies[id(entry)] = self.context.reply_later()
+        self.starting[entry] = self.context.reply_later()
         self.ops.append(("start", entry, None))
         self._run_ops()
+        return None
+
+    def _terminate_child(self, ref: ActorRef[Any]) -> bool | None:
+        entry = self.by_ref.get(ref)
+        if entry is None or entry.status == "stopped":
+            return False
+        self._refuse_start(entry, ActorStoppedError(ref.address, "terminated before it started"))
+        if entry.timer is not None:
+            entry.timer.cancel()
+            entry.timer = None
+        entry.finished = True
+        self.terminating.setdefault(entry, []).append(self.context.reply_later())
+        self.ops = deque(op for op in self.ops if op[1] is not entry)
+        self.ops.append(("stop", entry, None))
+        self._progress()
+        return None
+
+    def _refuse_start(self, entry: _Entry, error: BaseException) -> None:
+        reply = self.starting.pop(entry, None)
+        if reply is not None:
+            reply.send(_Refused(error))
+
+    def _spawn_failed(self, entry: _Entry, error: Exception) -> None:
+        if entry not in self.starting:
+            super()._spawn_failed(entry, error)
+            return
+        # start_child could not even build the child: the caller gets the error.
+        self._refuse_start(entry, error)
+        entry.finished = True
+        self.entries.remove(entry)
 
     def _on_child_started(self, ref: ActorRef[Any]) -> None:
-        entry = self._entry(ref)
         super()._on_child_started(ref)
-        if entry is not None:
-            reply = self.replies.pop(id(entry), None)
+        entry = self.by_ref.get(ref)
+        if entry is not None and entry.status == "running":
+            reply = self.starting.pop(entry, None)
             if reply is not None:
                 reply.send(ref)
 
     def _on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
-        entry = self._entry(ref)
-        if entry is not None:
-            reply = self.replies.pop(id(entry), None)
-            if reply is not None:  # it failed while starting: start_child raises
-                reply.fail(error)
-        super()._on_child_failed(ref, error)
+        entry = self.by_ref.get(ref)
+        if entry is None or entry not in self.starting or entry.status != "starting":
+            super()._on_child_failed(ref, error)
+            return
+        # It failed in on_start: as OTP's start_child, report it and do not keep it.
+        self._refuse_start(entry, crashed(ref.address, error))
+        entry.status = "failed"
+        entry.finished = True
+        self.ops.append(("stop", entry, error))
+        self._progress()
 
     def _on_removed(self, entry: _Entry) -> None:
-        if entry.finished and entry in self.entries:
+        if not entry.finished:
+            return
+        if entry in self.entries:
             self.entries.remove(entry)
-            reply = self.replies.pop(id(entry), None)
-            if reply is not None:
-                reply.send(True)
+        self._refuse_start(entry, ActorStoppedError(entry.spec.label, "before it started"))
+        for reply in self.terminating.pop(entry, ()):
+            reply.send(True)
 
 
 class DynamicSupervisorRef(ActorRef[Any]):
@@ -126,9 +168,14 @@ class DynamicSupervisorRef(ActorRef[Any]):
     async def start_child(self, child: Child | Supervisor, timeout: float = 5.0) -> ActorRef[Any]:
         """Start `child` and return its ref once its `on_start` has run.
 
-        Raises `MaxChildrenError` when full, `ActorCrashedError` when it failed to start.
+        Raises `MaxChildrenError` when full, `NameTakenError` when its name is taken,
+        and `ActorCrashedError` when its `on_start` raised (the child is then not kept,
+        as with OTP's start_child).
         """
-        ref: ActorRef[Any] = await self._ref.ask(_StartChild(child), timeout=timeout)
+        answer = await self._ref.ask(_StartChild(child), timeout=timeout)
+        if isinstance(answer, _Refused):
+            raise answer.error
+        ref: ActorRef[Any] = answer
         return ref
 
     async def terminate_child(self, ref: ActorRef[Any], timeout: float = 5.0) -> bool:

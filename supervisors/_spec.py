@@ -91,11 +91,11 @@ class Child:
     def label(self) -> str:
         return self.name or str(getattr(self.factory, "__name__", "child"))
 
-    def start(self, context: Context) -> ActorRef[Any]:
-        """Spawn this child under `context` (a supervisor's)."""
+    def start(self, context: Context, before: ActorRef[Any] | None = None) -> ActorRef[Any]:
+        """Spawn this child under `context` (a supervisor's), ahead of sibling `before`."""
         return context._spawn_supervised(
             self.factory, self.args, self.kwargs,
-            name=self.name, mailbox=self.mailbox, shutdown=self.shutdown,
+            name=self.name, mailbox=self.mailbox, shutdown=self.shutdown, before=before,
         )
 
     def __repr__(self) -> str:
@@ -179,9 +179,10 @@ class Supervisor:
 
         return SupervisorActor
 
-    def start(self, context: Context) -> ActorRef[Any]:
+    def start(self, context: Context, before: ActorRef[Any] | None = None) -> ActorRef[Any]:
         return context._spawn_supervised(
-            self._actor_class(), (self,), {}, name=self.name, mailbox=None, shutdown=self.shutdown
+            self._actor_class(), (self,), {},
+            name=self.name, mailbox=None, shutdown=self.shutdown, before=before,
         )
 
     def spawn_under(self, parent: Context) -> ActorRef[Any]:
@@ -239,10 +240,10 @@ class DynamicSupervisor(Supervisor):
 
         return DynamicSupervisorActor
 
-    def start(self, context: Context) -> ActorRef[Any]:
+    def start(self, context: Context, before: ActorRef[Any] | None = None) -> ActorRef[Any]:
         from supervisors._dynamic import DynamicSupervisorRef
 
-        return DynamicSupervisorRef(super().start(context))
+        return DynamicSupervisorRef(super().start(context, before))
 
     def spawn_under(self, parent: Context) -> ActorRef[Any]:
         from supervisors._dynamic import DynamicSupervisorRef

@@ -1,10 +1,18 @@
 """The running supervisor: an actor that starts its children and restarts them.
 
 Restarts work as a queue of small operations (teardown, stop, recreate), done one at a
-time: each waits for the child's report (torn down, started, terminated) before the next
-begins, so a group stops in reverse start order and starts again in order, as in OTP.
-Back-off delays do not block the queue: a timer adds the restart operations when it
-fires.
+time: each waits until the child's reports (started, failed, torn down, terminated)
+bring it to the status the operation aims for, so a group stops in reverse start order
+and starts again in order, as in OTP. Back-off delays do not block the queue: a timer
+adds the restart operations when it fires.
+
+A child's status, as the supervisor sees it:
+
+    starting -> running -> failed -> tearing_down -> down -> starting ...
+                    \\-> stopping -> stopped (-> starting, as a new actor)
+
+Reports that arrive for a child already being torn down, stopped or restarted are part
+of that operation and start nothing new (OTP flushes such exits the same way).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
-from actors import Actor, ActorRef
+from actors import Actor, ActorRef, Cancel
 from supervisors._backoff import Backoff
 from supervisors._events import DEGRADED, RECOVERED, Degraded, Recovered, RestartIntensityError
 from supervisors._spec import DEFAULT_DEGRADED_BACKOFF, Child, Supervisor
@@ -25,25 +33,34 @@ __all__ = ("SupervisorActor",)
 log = logging.getLogger("repertory.supervisors")
 
 Spec = Child | Supervisor
+Op = tuple[str, "_Entry", BaseException | None]
+
+# The clock restart windows and back-off resets read; tests replace it.
+_clock = time.monotonic
+
+# What each operation waits for: the statuses that end it.
+_TORN_DOWN = frozenset({"down", "stopped"})
+_STARTED = frozenset({"running", "failed", "stopped"})
+_STOPPED = frozenset({"stopped"})
 
 
 class _Entry:
     """One child slot of a running supervisor."""
 
-    __slots__ = ("attempt", "degraded", "down_since", "finished", "ref", "spec",
-                 "started_at", "status", "stopping", "window")
+    __slots__ = ("attempt", "degraded", "down_since", "finished", "ref", "restarts", "spec",
+                 "started_at", "status", "timer", "window")
 
     def __init__(self, spec: Spec, max_restarts: int, within: float) -> None:
         self.spec = spec
         self.ref: ActorRef[Any] | None = None
-        # starting | running | failed | down | stopped
         self.status = "stopped"
-        self.finished = False  # ended for good (temporary, or transient that exited)
-        self.stopping = False  # the supervisor itself asked it to stop
-        self.attempt = 0
+        self.finished = False  # ended for good (temporary, transient that exited, removed)
+        self.attempt = 0  # consecutive back-off steps
+        self.restarts = 0
         self.started_at = 0.0
         self.degraded = False
         self.down_since = 0.0
+        self.timer: Cancel | None = None  # a pending back-off restart
         # A non-critical child's own budget: it never counts toward the supervisor's.
         self.window = None if spec.critical else RestartWindow(max_restarts, within)
 
@@ -66,20 +83,30 @@ class SupervisorActor(Actor[Any]):
         self.spec = spec
         self.window = RestartWindow(spec.max_restarts, spec.within)
         self.entries = [_Entry(child, spec.max_restarts, spec.within) for child in spec.children]
-        self.ops: deque[tuple[str, _Entry, BaseException | None]] = deque()
-        self.waiting: tuple[str, ActorRef[Any]] | None = None
+        self.by_ref: dict[ActorRef[Any], _Entry] = {}
+        self.ops: deque[Op] = deque()
+        self.waiting: tuple[_Entry, frozenset[str]] | None = None
         self.restarts = 0
+        self.gave_up = False
 
         # Children are spawned here, while `system.spawn(tree)` runs, so that their refs
         # and names exist when it returns. Their `on_start`s run in list order, each
         # before its first message, as the dispatcher takes them in spawn order.
-        for entry in self.entries:
-            entry.ref = entry.spec.start(self.context)
-            entry.status = "starting"
+        try:
+            for entry in self.entries:
+                self._bind(entry, entry.spec.start(self.context))
+        except BaseException:
+            # A child that cannot even be built fails the whole spawn; the ones already
+            # built must not run on without their supervisor.
+            for entry in self.entries:
+                if entry.ref is not None:
+                    self.context._stop_child(entry.ref, None)
+            raise
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, _Restart):
             for entry in message.entries:
+                entry.timer = None
                 self.ops.append(("recreate", entry, message.reason))
             self._run_ops()
         return None
@@ -87,59 +114,57 @@ class SupervisorActor(Actor[Any]):
     # -- reports from children (called by the engine) -------------------------------
 
     def _on_child_started(self, ref: ActorRef[Any]) -> None:
-        entry = self._entry(ref)
-        if entry is not None:
-            entry.status = "running"
-            entry.started_at = time.monotonic()
-            if entry.degraded or entry.window is not None:
-                self.context._set_available(ref, True)
-            if entry.degraded:
-                entry.degraded = False
-                self._publish(RECOVERED, Recovered(
-                    self.context.ref.address, ref.address, time.monotonic() - entry.down_since
-                ))
-        self._settle("started", ref)
+        entry = self.by_ref.get(ref)
+        if entry is None or self.gave_up or entry.status != "starting":
+            return
+        entry.status = "running"
+        entry.started_at = _clock()
+        if not entry.spec.critical:
+            self.context._set_available(ref, True)
+        if entry.degraded:
+            entry.degraded = False
+            self._publish(RECOVERED, Recovered(
+                self.context.ref.address, ref.address, _clock() - entry.down_since
+            ))
+        self._progress()
 
     def _on_child_torn_down(self, ref: ActorRef[Any]) -> None:
-        entry = self._entry(ref)
-        if entry is not None:
+        entry = self.by_ref.get(ref)
+        if entry is not None and entry.status == "tearing_down":
             entry.status = "down"
-        self._settle("torn_down", ref)
+            self._progress()
 
     def _on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
-        entry = self._entry(ref)
+        entry = self.by_ref.get(ref)
         if entry is None:
             self.context._stop_child(ref, error)
             return
+        if self.gave_up or entry.status not in ("starting", "running"):
+            return  # already being torn down, stopped or restarted
         log.info("supervisor %s: child %s failed: %r", self.context.ref.address, ref.address, error)
         entry.status = "failed"
-        if not entry.spec.critical:
-            self.context._set_available(ref, False)
-            if not entry.degraded:
-                entry.degraded = True
-                entry.down_since = time.monotonic()
-                self._publish(DEGRADED, Degraded(
-                    self.context.ref.address, ref.address, repr(error), self.restarts
-                ))
-        self._settle(None, ref)
-        self._child_exited(entry, error)
-        self._run_ops()
+        if not any(op[0] == "teardown" and op[1] is entry for op in self.ops):
+            # (else a group restart already queued covers this child)
+            if not entry.spec.critical:
+                self._degrade(entry, error)
+            self._child_exited(entry, error)
+        self._progress()
 
     def _on_child_terminated(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
-        entry = self._entry(ref)
+        entry = self.by_ref.get(ref)
         if entry is None:
             return
-        entry.status = "stopped"
-        self._settle(None, ref)
-        if entry.stopping:
-            entry.stopping = False
-        elif not entry.finished:
+        previous, entry.status = entry.status, "stopped"
+        self.by_ref.pop(ref, None)
+        # Only an exit of its own accord counts: a stop the supervisor asked for, or an
+        # exit during a restart already under way, does not.
+        if previous in ("starting", "running") and not entry.finished and not self.gave_up:
             self._child_exited(entry, reason)
         self._on_removed(entry)
-        self._run_ops()
+        self._progress()
 
     def _on_removed(self, entry: _Entry) -> None:
-        """A child ended for good (DynamicSupervisor forgets it)."""
+        """A child has terminated (DynamicSupervisor forgets it if it ended for good)."""
 
     # -- deciding ------------------------------------------------------------------
 
@@ -151,7 +176,9 @@ class SupervisorActor(Actor[Any]):
             if entry.status == "failed":
                 self.ops.append(("stop", entry, reason))
             return
-        now = time.monotonic()
+        now = _clock()
+        entry.restarts += 1
+        self.restarts += 1
         backoff = entry.spec.backoff
         if entry.window is not None:  # non-critical: restart it alone, never escalate
             if not entry.window.record(now):
@@ -161,21 +188,37 @@ class SupervisorActor(Actor[Any]):
             if not self.window.record(now):
                 self._give_up(entry, reason)
             group = self._group(entry)
-        self.restarts += 1
-        delay = self._delay(entry, backoff, now)
-        for member in reversed(group):
+        self._restart(entry, group, self._delay(entry, backoff, now), reason)
+
+    def _restart(
+        self, failed: _Entry, group: list[_Entry], delay: float, reason: BaseException | None
+    ) -> None:
+        """Queue the teardown of `group` (the failed child first, then the others in
+        reverse start order) and its restart in start order, now or after `delay`."""
+        members = set(group)
+        # Operations still queued for these children are replaced by this restart.
+        self.ops = deque(op for op in self.ops if op[1] not in members or op[0] == "stop")
+        for member in [failed, *(m for m in reversed(group) if m is not failed)]:
             if member.finished:
                 continue
-            if member.spec.restart == "temporary" and member is not entry:
+            if member.timer is not None:
+                # A pending back-off restart is replaced by this one: its group is a
+                # subset of this group (every child in it is down, so none of them
+                # could have failed now).
+                member.timer.cancel()
+                member.timer = None
+            if member.spec.restart == "temporary" and member is not failed:
                 member.finished = True
                 self.ops.append(("stop", member, None))
             else:
                 self.ops.append(("teardown", member, reason))
-        members = [member for member in group if not member.finished]
+        restarting = [member for member in group if not member.finished]
         if delay > 0:
-            self.context.send_after(delay, _Restart(members, reason))
+            timer = self.context.send_after(delay, _Restart(restarting, reason))
+            for member in restarting:
+                member.timer = timer
         else:
-            self.ops.extend(("recreate", member, reason) for member in members)
+            self.ops.extend(("recreate", member, reason) for member in restarting)
 
     def _group(self, entry: _Entry) -> list[_Entry]:
         strategy = self.spec.strategy
@@ -195,7 +238,23 @@ class SupervisorActor(Actor[Any]):
         entry.attempt += 1
         return delay
 
+    def _degrade(self, entry: _Entry, error: BaseException) -> None:
+        """A non-critical child went down: fail asks to it at once, and say so once."""
+        assert entry.ref is not None
+        self.context._set_available(entry.ref, False)
+        if not entry.degraded:
+            entry.degraded = True
+            entry.down_since = _clock()
+            self._publish(DEGRADED, Degraded(
+                self.context.ref.address, entry.ref.address, repr(error), entry.restarts
+            ))
+
     def _give_up(self, entry: _Entry, reason: BaseException | None) -> None:
+        """Too many restarts: stop acting and fail, so the parent decides (OTP's
+        shutdown on reached_max_restart_intensity); the parent's teardown or stop then
+        stops the children, last started first."""
+        self.gave_up = True
+        self.ops.clear()
         error = RestartIntensityError(
             self.context.ref.address, self.spec.max_restarts, self.spec.within,
             entry.ref.address if entry.ref is not None else entry.spec.label,
@@ -206,51 +265,82 @@ class SupervisorActor(Actor[Any]):
     # -- doing -----------------------------------------------------------------------
 
     def _run_ops(self) -> None:
-        while self.waiting is None and self.ops:
+        while self.waiting is None and self.ops and not self.gave_up:
             kind, entry, reason = self.ops.popleft()
-            self.waiting = self._execute(kind, entry, reason)
+            done = self._execute(kind, entry, reason)
+            if done is not None:
+                self.waiting = (entry, done)
 
     def _execute(
         self, kind: str, entry: _Entry, reason: BaseException | None
-    ) -> tuple[str, ActorRef[Any]] | None:
+    ) -> frozenset[str] | None:
+        """Start one operation; returns the statuses that end it, or None if done."""
         context = self.context
-        ref = entry.ref
-        if kind == "start" or (kind == "recreate" and entry.status == "stopped"):
-            if entry.finished:
+        status = entry.status
+        if kind == "teardown":
+            if status in ("running", "starting", "failed"):
+                entry.status = "tearing_down"
+                context._teardown_child(entry.ref, reason)  # type: ignore[arg-type]
+            elif status not in ("tearing_down", "stopping"):
                 return None
-            entry.ref = entry.spec.start(context)
-            entry.status = "starting"
-            return ("started", entry.ref)
-        if ref is None:
+            return _TORN_DOWN
+        if kind == "stop":
+            if status == "stopped":
+                return None
+            if status != "stopping":
+                entry.status = "stopping"
+                context._stop_child(entry.ref, reason)  # type: ignore[arg-type]
+            return _STOPPED
+        # "start" or "recreate"
+        if entry.finished:
             return None
-        if kind == "recreate" and entry.status == "down":
+        if status == "down":
             entry.status = "starting"
-            context._recreate_child(ref, reason)
-            return ("started", ref)
-        if kind == "teardown" and entry.status in ("running", "starting", "failed"):
-            context._teardown_child(ref, reason)
-            return ("torn_down", ref)
-        if kind == "stop" and entry.status != "stopped":
-            entry.stopping = True
-            context._stop_child(ref, reason)
-            return ("terminated", ref)
+            context._recreate_child(entry.ref, reason)  # type: ignore[arg-type]
+            return _STARTED
+        if status == "stopped" and self._spawn(entry):
+            return _STARTED
         return None
 
-    def _settle(self, report: str | None, ref: ActorRef[Any]) -> None:
-        """A child reported; if the current operation waited for it, go on.
+    def _spawn(self, entry: _Entry) -> bool:
+        """Start a new actor for `entry` (a new child, or one that stopped)."""
+        try:
+            ref = entry.spec.start(self.context, before=self._next_ref(entry))
+        except Exception as error:
+            self._spawn_failed(entry, error)
+            return False
+        self._bind(entry, ref)
+        return True
 
-        `report=None` (it failed or terminated) ends any wait on that child.
-        """
+    def _spawn_failed(self, entry: _Entry, error: Exception) -> None:
+        """Building the child raised: a failure like any other (it counts)."""
+        log.info("supervisor %s: could not start %s: %r",
+                 self.context.ref.address, entry.spec.label, error)
+        self._child_exited(entry, error)
+
+    def _bind(self, entry: _Entry, ref: ActorRef[Any]) -> None:
+        entry.ref = ref
+        entry.status = "starting"
+        self.by_ref[ref] = entry
+
+    def _next_ref(self, entry: _Entry) -> ActorRef[Any] | None:
+        """The live sibling started after `entry`: a new actor goes before it, so that
+        the children still stop in reverse start order."""
+        found = False
+        for other in self.entries:
+            if found and other.ref is not None and other.status != "stopped":
+                return other.ref
+            found = found or other is entry
+        return None
+
+    def _progress(self) -> None:
+        """A child's status changed: end the operation waiting for it, go on."""
         waiting = self.waiting
-        if waiting is not None and waiting[1] == ref and report in (None, waiting[0]):
+        if waiting is not None:
+            if waiting[0].status not in waiting[1]:
+                return
             self.waiting = None
-            self._run_ops()
-
-    def _entry(self, ref: ActorRef[Any]) -> _Entry | None:
-        for entry in self.entries:
-            if entry.ref == ref:
-                return entry
-        return None
+        self._run_ops()
 
     def _publish(self, topic: str, message: Any) -> None:
         self.context.system.topics.publish(topic, message)
@@ -266,6 +356,7 @@ class SupervisorActor(Actor[Any]):
                     "restart": entry.spec.restart,
                     "critical": entry.spec.critical,
                     "degraded": entry.degraded,
+                    "restarts": entry.restarts,
                 }
                 for entry in self.entries
                 if entry.ref is not None

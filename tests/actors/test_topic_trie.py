@@ -1,0 +1,239 @@
+"""TopicTrie against RabbitMQ's topic rules: explicit edge cases and a reference matcher."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from actors.routing._topic import TopicTrie, split_words
+
+
+def words_of(key: str) -> tuple[str, ...]:
+    # RabbitMQ's split: the empty string is zero words, anything else splits on each dot.
+    return tuple(key.split(".")) if key else ()
+
+
+@cache
+def reference_words(pattern: tuple[str, ...], key: tuple[str, ...]) -> bool:
+    """The AMQP rule as plain recursion: `*` eats one word, `#` eats zero or more."""
+    if not pattern:
+        return not key
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return reference_words(rest, key) or (bool(key) and reference_words(pattern, key[1:]))
+    if not key:
+        return False
+    return (head == "*" or head == key[0]) and reference_words(rest, key[1:])
+
+
+def reference(pattern: str, key: str) -> bool:
+    return reference_words(words_of(pattern), words_of(key))
+
+
+def trie_of(*bindings: tuple[str, int]) -> TopicTrie[int]:
+    trie: TopicTrie[int] = TopicTrie()
+    for pattern, value in bindings:
+        trie.add(pattern, value)
+    return trie
+
+
+EDGE_CASES = [
+    # (pattern, key, matches)
+    ("#", "", True),
+    ("*", "", False),
+    ("", "", True),
+    ("", "a", False),
+    ("a.#", "a", True),
+    ("a.#", "a.b.c", True),
+    ("a.#", "b", False),
+    ("#.a", "a", True),
+    ("#.*", "", False),
+    ("#.*", "a", True),
+    ("#.*", "a.b.c", True),
+    ("*.#", "a", True),
+    ("*.*", "a", False),
+    ("*.*", "a.b", True),
+    ("a.*.c", "a.b.c", True),
+    ("a.*.c", "a.c", False),
+    ("a..b", "a..b", True),
+    ("a.*.b", "a..b", True),
+    ("a.b", "a..b", False),
+    ("*", ".", False),  # "." is two empty words
+    ("*.*", ".", True),
+    ("a.*", "a.", True),  # a trailing dot adds an empty word
+    ("a", "a.", False),
+    ("#.#.#", "", True),
+    ("#.#.#", "a.b", True),
+    ("a.#.b", "a.b", True),
+    ("a.#.b", "a.x.y.b", True),
+    ("a.#.b", "a.x.y.c", False),
+    ("a*", "ab", False),  # `*` inside a word is a plain character
+    ("a*", "a*", True),
+    ("#b", "b", False),
+    ("*", "*", True),  # `*` and `#` in a key are plain words
+    ("a", "*", False),
+    ("#", "#.#", True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "key", "expected"), EDGE_CASES)
+def test_edge_cases_follow_rabbitmq(pattern: str, key: str, expected: bool) -> None:
+    assert reference(pattern, key) is expected  # the reference agrees with the table
+    assert (trie_of((pattern, 1)).match(key) == {1}) is expected
+
+
+def test_split_words_treats_empty_key_as_zero_words_and_keeps_empty_words() -> None:
+    assert split_words("") == []
+    assert split_words(".") == ["", ""]
+    assert split_words("a..b") == ["a", "", "b"]
+    assert split_words("a.") == ["a", ""]
+
+
+def test_a_value_matched_by_several_patterns_is_returned_once() -> None:
+    trie = trie_of(("a.*", 1), ("#", 1), ("a.b", 1), ("a.b", 2))
+    assert trie.match("a.b") == frozenset({1, 2})
+
+
+def test_len_counts_distinct_bindings_and_duplicates_bind_once() -> None:
+    trie = trie_of(("a", 1), ("a", 1), ("a", 2), ("b.#", 1))
+    assert len(trie) == 3
+    assert trie.patterns() == ["a", "b.#"]
+    assert sorted(trie.bindings()) == [("a", 1), ("a", 2), ("b.#", 1)]
+
+
+def test_remove_reports_whether_the_binding_existed_and_keeps_the_others() -> None:
+    trie = trie_of(("a.*", 1), ("a.*", 2), ("#", 3))
+    assert trie.remove("a.*", 1) is True
+    assert trie.remove("a.*", 1) is False
+    assert trie.remove("never.bound", 1) is False
+    assert trie.remove("#", 1) is False  # pattern bound, but not to this value
+    assert len(trie) == 2
+    assert trie.match("a.b") == {2, 3}
+
+
+def test_removing_every_binding_prunes_the_trie_to_an_empty_root() -> None:
+    patterns = ["a.b.c", "a.*", "#.x", "#.#", "*.#.*", ""]
+    trie = trie_of(*((p, i) for i, p in enumerate(patterns)))
+    for i, pattern in enumerate(patterns):
+        assert trie.remove(pattern, i)
+    assert len(trie) == 0 and trie.patterns() == []
+    assert trie._root.is_empty()  # white-box: no node outlives its bindings
+
+
+def test_remove_value_unbinds_it_from_every_pattern() -> None:
+    trie = trie_of(("a", 1), ("b.#", 1), ("b.#", 2))
+    assert trie.remove_value(1) == 2
+    assert trie.remove_value(1) == 0
+    assert trie.match("b.c") == {2} and trie.match("a") == frozenset()
+    assert len(trie) == 1
+
+
+def test_a_non_str_pattern_is_rejected() -> None:
+    trie: TopicTrie[int] = TopicTrie()
+    with pytest.raises(TypeError, match="must be a str; got b'a'"):
+        trie.add(b"a", 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(10)
+def test_many_hashes_match_without_exponential_blowup() -> None:
+    # Backtracking over 30 `#`s and 40 words would try ~C(70, 30) splits; the state-set
+    # walk visits each (node, word) pair once, so this answers at once.
+    pattern = "#." * 30 + "x"
+    trie = trie_of((pattern, 1))
+    assert trie.match(".".join(["a"] * 40)) == frozenset()
+    assert trie.match(".".join(["a"] * 40 + ["x"])) == {1}
+
+
+def test_the_cache_never_serves_a_result_from_before_a_change() -> None:
+    trie = trie_of(("a.b", 1))
+    assert trie.match("a.b") == {1}
+    trie.add("a.*", 2)
+    assert trie.match("a.b") == {1, 2}
+    trie.remove("a.b", 1)
+    assert trie.match("a.b") == {2}
+    trie.remove_value(2)
+    assert trie.match("a.b") == frozenset()
+
+
+def test_the_cache_is_bounded_and_evicts_the_least_recently_used_key() -> None:
+    trie: TopicTrie[int] = TopicTrie(cache_size=2)
+    trie.add("#", 1)
+    for key in ("k1", "k2", "k1", "k3"):
+        trie.match(key)
+    assert list(trie._cache) == ["k1", "k3"]  # white-box: k2 was least recently used
+    for i in range(100):
+        trie.match(f"k.{i}")
+    assert len(trie._cache) == 2
+
+
+def test_a_zero_cache_still_matches_and_a_negative_one_is_rejected() -> None:
+    trie: TopicTrie[int] = TopicTrie(cache_size=0)
+    trie.add("a.*", 1)
+    assert trie.match("a.b") == {1} and trie.match("a.b") == {1}
+    assert len(trie._cache) == 0
+    with pytest.raises(ValueError, match="cache_size must be 0 or more; got -1"):
+        TopicTrie(cache_size=-1)
+
+
+# Small alphabets, so wildcards, empty words and literal `*`/`#` in keys meet often.
+PATTERN_WORDS = st.sampled_from(["a", "b", "", "*", "#"])
+KEY_WORDS = st.sampled_from(["a", "b", "", "*", "#"])
+patterns = st.lists(PATTERN_WORDS, max_size=5).map(".".join)
+keys = st.lists(KEY_WORDS, max_size=6).map(".".join)
+
+
+@settings(max_examples=300)
+@given(
+    bindings=st.lists(st.tuples(patterns, st.integers(0, 5)), max_size=12),
+    removals=st.lists(st.integers(0, 11), max_size=6),
+    probe=st.lists(keys, min_size=1, max_size=8),
+)
+def test_matches_the_reference_after_adds_and_removals(
+    bindings: list[tuple[str, int]], removals: list[int], probe: list[str]
+) -> None:
+    trie = trie_of(*bindings)
+    live = set(bindings)
+    for index in removals:
+        if index < len(bindings):
+            binding = bindings[index]
+            assert trie.remove(*binding) is (binding in live)
+            live.discard(binding)
+    assert len(trie) == len(live)
+    for key in probe:
+        assert trie.match(key) == {v for p, v in live if reference(p, key)}
+
+
+class TrieAgainstModel(RuleBasedStateMachine):
+    """Interleaves changes and (cached) matches, so a stale cache entry would show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trie: TopicTrie[int] = TopicTrie(cache_size=3)
+        self.model: set[tuple[str, int]] = set()
+
+    @rule(pattern=patterns, value=st.integers(0, 3))
+    def add(self, pattern: str, value: int) -> None:
+        self.trie.add(pattern, value)
+        self.model.add((pattern, value))
+
+    @rule(pattern=patterns, value=st.integers(0, 3))
+    def remove(self, pattern: str, value: int) -> None:
+        assert self.trie.remove(pattern, value) is ((pattern, value) in self.model)
+        self.model.discard((pattern, value))
+
+    @rule(key=keys)
+    def match(self, key: str) -> None:
+        assert self.trie.match(key) == {v for p, v in self.model if reference(p, key)}
+
+    @invariant()
+    def sizes_agree(self) -> None:
+        assert len(self.trie) == len(self.model)
+        assert sorted(self.trie.patterns()) == sorted({p for p, _ in self.model})
+
+
+TestTrieAgainstModel = TrieAgainstModel.TestCase
+TestTrieAgainstModel.settings = settings(max_examples=150, stateful_step_count=40)

@@ -79,7 +79,7 @@ class DynamicSupervisorActor(SupervisorActor):
             return [
                 ChildInfo(e.spec.label, e.ref, e.status, e.spec.restart, e.spec.critical)
                 for e in self.entries
-                if e.ref is not None and not (e.finished and e.status == "stopped")
+                if e.ref is not None and not e.finished
             ]
         return super().receive(message)
 
@@ -183,7 +183,8 @@ class DynamicSupervisorRef(ActorRef[Any]):
         return bool(await self._ref.ask(_TerminateChild(ref), timeout=timeout))
 
     async def which_children(self, timeout: float = 5.0) -> list[ChildInfo]:
-        """The children with their status, in start order."""
+        """The children with their status, in start order (not those ended for good or
+        being terminated)."""
         children: list[ChildInfo] = await self._ref.ask(_WhichChildren(), timeout=timeout)
         return children
 

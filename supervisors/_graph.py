@@ -23,10 +23,14 @@ __all__ = (
     "to_mermaid",
 )
 
+# One mark per status `runtime` reports (`restarting`: torn down, waiting to be
+# rebuilt; `suspended`: failed, its supervisor has not acted yet) and for degraded.
 _MARKS = {
     "running": "●",
     "starting": "◌",
+    "restarting": "↻",
     "suspended": "✗",
+    "degraded": "✗",
     "stopping": "◍",
     "stopped": "■",
 }
@@ -48,7 +52,8 @@ def spec_graph(spec: Supervisor) -> networkx.DiGraph[str]:
             attributes.update(kind=node.kind, strategy=node.strategy,
                               restart_budget=f"{node.max_restarts}/{node.within:g}s")
         else:
-            attributes.update(kind="worker", type=getattr(node.factory, "__qualname__", "?"))
+            attributes.update(kind="worker", strategy=None,
+                              type=getattr(node.factory, "__qualname__", "?"))
         graph.add_node(path, **attributes)
         if parent is not None:
             graph.add_edge(parent, path)
@@ -82,6 +87,7 @@ def graph_from_snapshot(infos: list[Any]) -> networkx.DiGraph[str]:
         details.pop("children_specs", None)
         attributes: dict[str, Any] = {
             "kind": details.pop("kind", "worker"),
+            "strategy": None,
             "name": info.name,
             "type": info.actor_type,
             "status": info.status,
@@ -113,7 +119,7 @@ def _label(graph: networkx.DiGraph[str], node: str) -> str:
     text = f"{name} [{' '.join(parts)}]"
     if "status" in data:
         status = "degraded" if data.get("degraded") else data["status"]
-        mark = "✗" if data.get("degraded") else _MARKS.get(data["status"], "?")
+        mark = _MARKS.get(status, "?")
         text += f" {mark} {status}"
         if data.get("restarts"):
             text += f" restarts={data['restarts']}"

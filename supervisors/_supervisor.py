@@ -177,7 +177,6 @@ class SupervisorActor(Actor[Any]):
                 self.ops.append(("stop", entry, reason))
             return
         now = _clock()
-        entry.restarts += 1
         self.restarts += 1
         backoff = entry.spec.backoff
         if entry.window is not None:  # non-critical: restart it alone, never escalate
@@ -296,9 +295,11 @@ class SupervisorActor(Actor[Any]):
             return None
         if status == "down":
             entry.status = "starting"
+            entry.restarts += 1
             context._recreate_child(entry.ref, reason)  # type: ignore[arg-type]
             return _STARTED
         if status == "stopped" and self._spawn(entry):
+            entry.restarts += kind == "recreate"
             return _STARTED
         return None
 

@@ -11,8 +11,9 @@ class RestartWindow:
     """Counts restarts in a sliding window, as Erlang's supervisor does.
 
     `record(now)` notes a restart at time `now` and returns False when that makes more
-    than `max_restarts` restarts within the last `within` seconds: the supervisor has
-    then exceeded its intensity. Times must not go backwards.
+    than `max_restarts` restarts within the last `within` seconds (counting those
+    exactly `within` seconds old): the supervisor has then exceeded its intensity.
+    Times must not go backwards.
 
     >>> window = RestartWindow(max_restarts=1, within=5.0)
     >>> window.record(0.0), window.record(1.0), window.record(7.0)
@@ -29,9 +30,9 @@ class RestartWindow:
     def record(self, now: float) -> bool:
         times = self._times
         times.append(now)
-        # A restart exactly `within` seconds ago has left the window (OTP keeps
-        # restarts younger than the period).
-        while times and times[0] <= now - self.within:
+        # A restart exactly `within` seconds old still counts, as in OTP's supervisor
+        # (it drops a restart only when `Now - Then > Period`).
+        while now - times[0] > self.within:
             times.popleft()
         return len(times) <= self.max_restarts
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from actors import ActorRef
+from actors import Actor, ActorRef
 from actors.testkit import TestProbe
 from runtime import ActorSystem
 from supervisors import Child, Supervisor
@@ -41,7 +41,7 @@ async def instances(refs: dict[str, ActorRef[Any]]) -> dict[str, int]:
 
 
 async def test_children_start_in_list_order(actor_system: ActorSystem) -> None:
-    probe, refs = await start_tree(actor_system, "one_for_one")
+    _, refs = await start_tree(actor_system, "one_for_one")
     # start_tree asserted the order of the on_start calls; the refs answer in that order.
     assert [await refs[name].ask("ping", timeout=1.0) for name in NAMES] == [
         ("pong", name) for name in NAMES
@@ -141,3 +141,25 @@ async def test_a_failure_while_the_group_restarts_restarts_the_group_again(
         ("restart", "a"), ("restart", "b"), ("restart", "c"), ("restart", "d"),
     )
     await probe.expect_no_message(0.02)
+
+
+async def test_an_actor_starts_a_tree_with_context_spawn(actor_system: ActorSystem) -> None:
+    probe = TestProbe(actor_system)
+
+    class Owner(Actor[Any]):
+        def on_start(self) -> None:
+            self.tree = self.context.spawn(Supervisor("owned", children=[
+                Child(Worker, probe.ref, name, name=name) for name in "xy"
+            ]))
+
+        def receive(self, message: Any) -> Any:
+            return self.tree
+
+    owner = actor_system.spawn(Owner)
+    tree = await owner.ask("tree", timeout=1.0)
+    await expect_events(probe, ("start", "x"), ("start", "y"))
+    actor_system.registry.whereis("x").tell("crash")  # type: ignore[union-attr]
+    await expect_events(probe, ("stop", "x"), ("restart", "x"))
+    actor_system.stop(owner)  # the tree stops with its owner, last started first
+    await expect_events(probe, ("stop", "y"), ("stop", "x"))
+    assert not tree.is_alive

@@ -103,3 +103,19 @@ async def test_the_system_exits_with_a_hanging_child_and_leaves_nothing_running(
     assert time.monotonic() - began < 1.0
     assert system.snapshot() == []
     await expect_events(probe, ("stopping", "hang"), ("stop", "a"))
+
+
+async def test_a_tree_that_cannot_be_built_raises_and_stops_what_it_built(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'colour'"):
+        actor_system.spawn(Supervisor("root", children=[
+            Child(Worker, probe.ref, "a", name="a"),
+            Child(Worker, probe.ref, "b", name="b", colour="red"),
+        ]))
+    # a was built first; it must not run on without a supervisor.
+    await expect_events(probe, ("start", "a"), ("stop", "a"))
+    assert actor_system.registry.whereis("a") is None
+    assert actor_system.registry.whereis("root") is None
+    assert [info.name for info in actor_system.snapshot()] == [None]  # the probe alone

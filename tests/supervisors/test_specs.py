@@ -26,8 +26,8 @@ def test_bad_strategy_lists_the_strategies_and_what_was_given() -> None:
 
 
 @pytest.mark.parametrize("build", [
-    lambda: Child(Noop, name="cart", restart="sometimes"),
-    lambda: Supervisor("shop", restart="sometimes"),
+    lambda: Child(Noop, name="cart", restart="sometimes"),  # type: ignore[arg-type]
+    lambda: Supervisor("shop", restart="sometimes"),  # type: ignore[arg-type]
 ])
 def test_bad_restart_lists_the_restart_types_and_what_was_given(build: Any) -> None:
     with pytest.raises(
@@ -56,7 +56,7 @@ def test_a_non_positive_window_is_refused_with_what_was_given(within: Any) -> No
 
 @pytest.mark.parametrize("max_restarts", [-1, 1.5, None])
 def test_max_restarts_must_be_a_non_negative_int(max_restarts: Any) -> None:
-    with pytest.raises(ValueError, match=rf"max_restarts must be an int >= 0, got {max_restarts!r}"):
+    with pytest.raises(ValueError, match=rf"must be an int >= 0, got {max_restarts!r}"):
         Supervisor("shop", max_restarts=max_restarts)
 
 

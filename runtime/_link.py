@@ -9,8 +9,11 @@ on it fails with `NodeDownError` at once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -68,26 +71,44 @@ class Link:
     # -- running ------------------------------------------------------------------------
 
     async def run(self, heartbeat_interval: float) -> None:
-        """Serve the link until it closes; always ends by failing what waits on it."""
+        """Serve the link until it closes; always ends by failing what waits on it.
+
+        Never raises but for cancellation: a lost connection or a protocol error
+        closes this link only, never the node that runs it.
+        """
         kernel = self.cluster.kernel
         self.detector.heartbeat(kernel.now())
         try:
             async with anyio.create_task_group() as tasks:
                 self._scope = tasks.cancel_scope
-                await tasks.start(self.writer.run)
-                tasks.start_soon(self._heartbeats, heartbeat_interval, kernel)
-                await self._read()
+                tasks.start_soon(self._guarded, self.writer.run)
+                beat = partial(self._heartbeats, heartbeat_interval, kernel)
+                tasks.start_soon(self._guarded, beat)
+                await self._guarded(self._read)
                 tasks.cancel_scope.cancel()
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as error:
-            self.closed_reason = self.closed_reason or f"connection lost: {error!r}"
-        except wire.FrameError as error:
-            self.closed_reason = f"protocol error: {error}"
-            log.warning("%s: closing link to %s: %s", self.cluster.node, self.peer, error)
         finally:
             self._fail_pending()
-            with anyio.CancelScope(shield=True):
+            # Closing a connection that is already broken may fail in its own way.
+            with anyio.CancelScope(shield=True), contextlib.suppress(
+                anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
+            ):
                 await self.stream.aclose()
             self.cluster.link_closed(self, self.closed_reason or "connection closed")
+
+    async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the link's tasks; its connection errors close the link.
+
+        Each task catches its own errors: raised out of the task group they would come
+        wrapped in an ExceptionGroup and take the node's task group down with them.
+        """
+        try:
+            await work()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as error:
+            cause = error.__cause__ or error
+            self.close(f"connection lost: {type(cause).__name__}: {cause}".rstrip(": "))
+        except wire.FrameError as error:
+            log.warning("%s: closing link to %s: %s", self.cluster.node, self.peer, error)
+            self.close(f"protocol error: {error}")
 
     def close(self, reason: str) -> None:
         """End the link (idempotent); what waits on it fails with `NodeDownError`."""
@@ -159,10 +180,17 @@ class Link:
                             self.cluster.node, self.peer, error)
                 continue
             for frame in frames:
-                if type(frame) is wire.Tell:
-                    self._tell(frame.target, frame.payload, frame.sender)
-                elif not self._handle(frame):
-                    return
+                # A frame this node cannot act on (a bad ref text, a name that does not
+                # resolve, a bug) costs that frame only: not the link, not the node.
+                # (A try block costs nothing in CPython 3.11 until it catches.)
+                try:
+                    if type(frame) is wire.Tell:
+                        self._tell(frame.target, frame.payload, frame.sender)
+                    elif not self._handle(frame):
+                        return
+                except Exception as error:
+                    log.warning("%s: dropped a %s frame from %s: %r", self.cluster.node,
+                                type(frame).__name__, self.peer, error)
 
     def _tell(self, target: int | str, payload: bytes, sender: str | None) -> None:
         cluster = self.cluster

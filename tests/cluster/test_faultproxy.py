@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 import anyio.abc
 import pytest
 from anyio.abc import SocketAttribute
 
-# tests/ is not a package, so the proxy is imported from its own folder.
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faultproxy import FaultProxy
+from tests.cluster.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.anyio
 QUIET = 0.2  # how long "nothing arrives" is watched for

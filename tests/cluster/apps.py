@@ -1,0 +1,178 @@
+"""The app that the cluster tests run on their subprocess nodes, and the types they send.
+
+`repertory node --app tests.cluster.apps:app` spawns the named actors below; a test
+reaches them with ``await system.lookup(name, node=address)``. Actors a test needs for
+itself alone it spawns remotely by import path (``system.spawn(Recorder, node=...)``),
+so tests that share one node never see each other's state.
+
+The message types live here too: both nodes import this module, which is what the
+codec needs to bring a Struct, a dataclass or an enum back as itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import msgspec
+
+from actors import Actor, ActorRef
+from actors.messages import NameLost, Terminated
+
+__all__ = (
+    "Claimant",
+    "Color",
+    "Control",
+    "Crasher",
+    "Echo",
+    "Opaque",
+    "Order",
+    "Point",
+    "Recorder",
+    "Slow",
+    "Subscriber",
+    "app",
+)
+
+
+class Point(msgspec.Struct, frozen=True):
+    x: int
+    y: int
+
+
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+@dataclass(frozen=True)
+class Order:
+    item: str
+    quantity: int
+    tags: frozenset[str] = frozenset()
+
+
+class Opaque:
+    """Neither a builtin nor a Struct, dataclass or enum: it travels only by pickle."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+class Echo(Actor[Any]):
+    """Answers an ask with the message; a told message goes back to its sender."""
+
+    def receive(self, message: Any) -> Any:
+        sender = self.context.sender
+        if sender is not None:
+            sender.tell(message, sender=self.context.ref)
+        return message
+
+
+class Recorder(Actor[Any]):
+    """Keeps every message told to it; ``"get"`` (asked) returns them in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def receive(self, message: Any) -> Any:
+        if message == "get":
+            return list(self.seen)
+        self.seen.append(message)
+        return None
+
+
+class Slow(Actor[Any]):
+    """Answers ``seconds`` after it was asked (an async handler that sleeps)."""
+
+    async def receive(self, seconds: float) -> str:
+        await anyio.sleep(seconds)
+        return "done"
+
+
+class CrashError(Exception):
+    """What `Crasher` raises: a type the asking node cannot see as an ActorError."""
+
+
+class Crasher(Actor[Any]):
+    """Fails on every message, with a traceback that names this handler."""
+
+    def receive(self, message: Any) -> Any:
+        raise CrashError(f"crasher refused {message!r}")
+
+
+class Subscriber(Actor[Any]):
+    """Subscribes to `topic` and tells `report` ``(own address, message)`` per message."""
+
+    def __init__(self, topic: str, report: ActorRef[Any]) -> None:
+        self.topic = topic
+        self.report = report
+
+    def on_start(self) -> None:
+        self.context.system.topics.subscribe(self.topic, self.context.ref)
+
+    def receive(self, message: Any) -> None:
+        self.report.tell((self.context.ref.address, message))
+
+
+class Claimant(Actor[Any]):
+    """Claims `name` cluster-wide on start; tells `report` when it loses the name."""
+
+    def __init__(self, name: str, report: ActorRef[Any]) -> None:
+        self.name = name
+        self.report = report
+
+    def on_start(self) -> None:
+        self.context.system.registry.register(self.name, self.context.ref, scope="cluster")
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, NameLost):
+            self.report.tell(("lost", self.context.ref.address, message.name, message.winner))
+        return None
+
+
+class Control(Actor[Any]):
+    """Does on its node what a test asks of that node (asked, it answers the result).
+
+    ``("tell", ref, n)``: tell `ref` 0..n-1 with this actor as sender, in order;
+    ``("tell_opaque", ref)``: tell `ref` an `Opaque` (goes by pickle);
+    ``("publish", topic, message)``: publish on this node, answers the count;
+    ``("whereis", name)``: the registry's answer here; ``("members",)``: sorted members;
+    ``("watch", ref, report)``: watch `ref` and tell `report` its `Terminated`.
+    """
+
+    def __init__(self) -> None:
+        self.reports: dict[ActorRef[Any], ActorRef[Any]] = {}
+
+    def receive(self, message: Any) -> Any:
+        system = self.context.system
+        match message:
+            case ("tell", ActorRef() as ref, int(count)):
+                for i in range(count):
+                    ref.tell(i, sender=self.context.ref)
+                return count
+            case ("tell_opaque", ActorRef() as ref):
+                ref.tell(Opaque(7))
+                return True
+            case ("publish", str(topic), payload):
+                return system.topics.publish(topic, payload)
+            case ("whereis", str(name)):
+                return system.registry.whereis(name)
+            case ("members",):
+                return sorted(system.cluster.members)
+            case ("watch", ActorRef() as ref, ActorRef() as report):
+                self.reports[ref] = report
+                self.context.watch(ref)
+                return True
+            case Terminated(ref=ref) if ref in self.reports:
+                self.reports.pop(ref).tell(message)
+                return None
+        raise ValueError(f"control does not understand {message!r}")
+
+
+def app(system: Any) -> None:
+    """Spawn the named actors every test node offers."""
+    system.spawn(Echo, name="echo")
+    system.spawn(Control, name="control")

@@ -46,6 +46,8 @@ __all__ = ("Cluster", "parse_address")
 
 log = logging.getLogger("repertory.cluster")
 
+_SEED = (0.0, 0.1)  # due now; dialled whichever name is smaller
+
 
 def parse_address(address: str) -> tuple[str | None, str, int]:
     """``name@host:port`` or ``host:port`` -> (node name or None, host, port)."""
@@ -84,7 +86,9 @@ class Cluster(ClusterState):
         self.links: dict[str, Link] = {}
         self._dialing: set[str] = set()
         # Nodes to keep linked to: name (or "host:port" for a seed not met yet) -> the
-        # earliest time to dial again and the back-off so far.
+        # earliest time to dial again and the back-off so far. A back-off of 0 marks a
+        # node learned from others and never lost: of such a pair only the node with
+        # the smaller name dials. Seeds start at `_SEED` and are dialled either way.
         self._known: dict[str, tuple[float, float]] = {}
         self._task_group: TaskGroup | None = None
         self._closing = False
@@ -162,10 +166,10 @@ class Cluster(ClusterState):
                 return
             for info in infos:
                 host = info[4][0]
-                self._known.setdefault(f"{host}:{port}", (0.0, 0.0))
+                self._known.setdefault(f"{host}:{port}", _SEED)
             return
         parse_address(seed)
-        self._known.setdefault(seed, (0.0, 0.0))
+        self._known.setdefault(seed, _SEED)
 
     async def _dial(self, host: str, port: int, expect: str | None) -> Link:
         try:
@@ -219,6 +223,12 @@ class Cluster(ClusterState):
     def _node_up(self, link: Link) -> None:
         log.info("%s: node %s is up", self.node, link.peer)
         link.send(wire.Members([wire.Member(node) for node in self.members]))
+        # And the others learn of the newcomer: whichever of a pair is to dial the
+        # other (the smaller name) must know of it, or the mesh stays incomplete.
+        newcomer = wire.Members([wire.Member(link.peer)])
+        for other in list(self.links.values()):
+            if other is not link:
+                other.send(newcomer)
         link.send(self.registry_snapshot())
         link.send(wire.TopicInterest(subscribe=self.local_topics(), full=True))
         self.notify(NodeUp(link.peer))
@@ -230,7 +240,11 @@ class Cluster(ClusterState):
         graceful = self._closing or link.peer_left
         log.log(logging.INFO if graceful else logging.WARNING,
                 "%s: node %s is down: %s", self.node, link.peer, reason)
-        if not self._closing:
+        if self._closing or link.peer_left or not _dialable(link.peer):
+            # A node that said goodbye left on purpose: it is not dialled again (it
+            # rejoins by dialling us); one named without an address cannot be.
+            self._known.pop(link.peer, None)
+        else:
             self._known[link.peer] = (self.kernel.now() + 0.1, 0.1)
         self.node_down(link.peer, reason)
         self.notify(NodeDown(link.peer, reason))
@@ -246,7 +260,7 @@ class Cluster(ClusterState):
             for target, (due, backoff) in list(self._known.items()):
                 if target in self.links or target in self._dialing or due > now:
                     continue
-                if "@" in target and target > self.node and backoff == 0.0:
+                if "@" in target and target < self.node and backoff == 0.0:
                     continue  # the smaller node dials; we wait for it (unless it failed)
                 self._dialing.add(target)
                 self._known[target] = (now + max(backoff, 0.1), min(max(backoff * 2, 0.2), 5.0))
@@ -263,13 +277,16 @@ class Cluster(ClusterState):
                 self._known[link.peer] = (0.0, 0.0)
         except (NodeDownError, AuthenticationError, OSError) as error:
             log.debug("%s: dialling %s failed: %s", self.node, target, error)
+        except Exception as error:  # whatever a bad address does, the node keeps running
+            log.warning("%s: dialling %s failed: %r", self.node, target, error)
         finally:
             self._dialing.discard(target)
 
     def learn_members(self, members: list[wire.Member]) -> None:
         for member in members:
-            if member.node != self.node and member.status == "up":
-                self._known.setdefault(member.node, (0.0, 0.0))
+            node = member.node
+            if node != self.node and member.status == "up" and _dialable(node):
+                self._known.setdefault(node, (0.0, 0.0))
 
     # -- refs across nodes -----------------------------------------------------------------
 
@@ -466,6 +483,15 @@ class Cluster(ClusterState):
             return
         self.add_remote_watch(watcher, ref)
         link.send(wire.Watch(ref.uid, ref_text(self.node, watcher.uid, watcher.name)))
+
+
+def _dialable(node: str) -> bool:
+    """Whether `node` is a name this node can dial again (``name@host:port``)."""
+    try:
+        name, _, _ = parse_address(node)
+    except ValueError:
+        return False
+    return name is not None
 
 
 def cookie_bytes(cookie: str | bytes | None) -> bytes:

@@ -63,6 +63,7 @@ class Link:
         self.pending: dict[int, Any] = {}
         self._corr = itertools.count(1)
         self._scope: anyio.CancelScope | None = None
+        self._flushing: anyio.CancelScope | None = None  # a goodbye waiting to be written
         self.closed_reason: str | None = None
         self.replaced = False  # a newer connection to the same peer took over
         self.peer_left = False  # the peer said Goodbye: it left, it did not fail
@@ -87,6 +88,8 @@ class Link:
                 await self._guarded(self._read)
                 tasks.cancel_scope.cancel()
         finally:
+            if self._flushing is not None:
+                self._flushing.cancel()
             self._fail_pending()
             # Closing a connection that is already broken may fail in its own way.
             with anyio.CancelScope(shield=True), contextlib.suppress(
@@ -119,12 +122,14 @@ class Link:
 
     async def goodbye(self, reason: str) -> None:
         """Tell the peer this node is leaving, flush, and close."""
-        try:
-            with anyio.move_on_after(1.0):
-                self.writer.send_nowait(wire.Goodbye(reason))
-                await self.writer.flush()
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock):
-            pass
+        # The flush waits for the writer task, which stops when the link ends (the peer
+        # may leave at the same moment): `run` cancels this wait then.
+        with anyio.move_on_after(1.0) as self._flushing, contextlib.suppress(
+            anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock
+        ):
+            self.writer.send_nowait(wire.Goodbye(reason))
+            await self.writer.flush()
+        self._flushing = None
         self.close(reason)
 
     async def _heartbeats(self, interval: float, kernel: Kernel) -> None:

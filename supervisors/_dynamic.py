@@ -100,9 +100,7 @@ class DynamicSupervisorActor(SupervisorActor):
         if entry is None or entry.status == "stopped":
             return False
         self._refuse_start(entry, ActorStoppedError(ref.address, "terminated before it started"))
-        if entry.timer is not None:
-            entry.timer.cancel()
-            entry.timer = None
+        entry.timer = None  # a back-off restart it waited for no longer applies
         entry.finished = True
         self.terminating.setdefault(entry, []).append(self.context.reply_later())
         self.ops = deque(op for op in self.ops if op[1] is not entry)

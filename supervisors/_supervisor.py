@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
-from actors import Actor, ActorRef, Cancel
+from actors import Actor, ActorRef
 from supervisors._backoff import Backoff
 from supervisors._events import DEGRADED, RECOVERED, Degraded, Recovered, RestartIntensityError
 from supervisors._spec import DEFAULT_DEGRADED_BACKOFF, Child, Supervisor
@@ -60,7 +60,7 @@ class _Entry:
         self.started_at = 0.0
         self.degraded = False
         self.down_since = 0.0
-        self.timer: Cancel | None = None  # a pending back-off restart
+        self.timer: _Restart | None = None  # the back-off restart it waits for
         # A non-critical child's own budget: it never counts toward the supervisor's.
         self.window = None if spec.critical else RestartWindow(max_restarts, within)
 
@@ -106,8 +106,9 @@ class SupervisorActor(Actor[Any]):
     def receive(self, message: Any) -> Any:
         if isinstance(message, _Restart):
             for entry in message.entries:
-                entry.timer = None
-                self.ops.append(("recreate", entry, message.reason))
+                if entry.timer is message:  # not superseded by a later restart
+                    entry.timer = None
+                    self.ops.append(("recreate", entry, message.reason))
             self._run_ops()
         return None
 
@@ -143,8 +144,7 @@ class SupervisorActor(Actor[Any]):
             return  # already being torn down, stopped or restarted
         log.info("supervisor %s: child %s failed: %r", self.context.ref.address, ref.address, error)
         entry.status = "failed"
-        if not any(op[0] == "teardown" and op[1] is entry for op in self.ops):
-            # (else a group restart already queued covers this child)
+        if not self._covered(entry):
             if not entry.spec.critical:
                 self._degrade(entry, error)
             self._child_exited(entry, error)
@@ -157,14 +157,21 @@ class SupervisorActor(Actor[Any]):
         previous, entry.status = entry.status, "stopped"
         self.by_ref.pop(ref, None)
         # Only an exit of its own accord counts: a stop the supervisor asked for, or an
-        # exit during a restart already under way, does not.
-        if previous in ("starting", "running") and not entry.finished and not self.gave_up:
+        # exit during a restart already under way (it is rebuilt with its group), does not.
+        if (previous in ("starting", "running") and not entry.finished and not self.gave_up
+                and not self._covered(entry)):
             self._child_exited(entry, reason)
         self._on_removed(entry)
         self._progress()
 
     def _on_removed(self, entry: _Entry) -> None:
         """A child has terminated (DynamicSupervisor forgets it if it ended for good)."""
+
+    def _covered(self, entry: _Entry) -> bool:
+        """Whether a group restart already queued will tear `entry` down and rebuild it:
+        its own exit then starts nothing new, as OTP ignores exits of children it is
+        restarting anyway."""
+        return any(op[0] == "teardown" and op[1] is entry for op in self.ops)
 
     # -- deciding ------------------------------------------------------------------
 
@@ -198,14 +205,11 @@ class SupervisorActor(Actor[Any]):
         # Operations still queued for these children are replaced by this restart.
         self.ops = deque(op for op in self.ops if op[1] not in members or op[0] == "stop")
         for member in [failed, *(m for m in reversed(group) if m is not failed)]:
+            # A back-off restart this child waits for is replaced by this one; its timer
+            # may still fire for others of its group, so it is left to run.
+            member.timer = None
             if member.finished:
                 continue
-            if member.timer is not None:
-                # A pending back-off restart is replaced by this one: its group is a
-                # subset of this group (every child in it is down, so none of them
-                # could have failed now).
-                member.timer.cancel()
-                member.timer = None
             if member.spec.restart == "temporary" and member is not failed:
                 member.finished = True
                 self.ops.append(("stop", member, None))
@@ -213,9 +217,10 @@ class SupervisorActor(Actor[Any]):
                 self.ops.append(("teardown", member, reason))
         restarting = [member for member in group if not member.finished]
         if delay > 0:
-            timer = self.context.send_after(delay, _Restart(restarting, reason))
+            message = _Restart(restarting, reason)
+            self.context.send_after(delay, message)
             for member in restarting:
-                member.timer = timer
+                member.timer = message
         else:
             self.ops.extend(("recreate", member, reason) for member in restarting)
 

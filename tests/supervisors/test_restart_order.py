@@ -14,7 +14,7 @@ import pytest
 from actors import Actor, ActorRef
 from actors.testkit import TestProbe
 from runtime import ActorSystem
-from supervisors import Child, Supervisor
+from supervisors import Backoff, Child, Supervisor
 from supervisors._spec import Strategy
 from tests.supervisors._workers import FlakyRestart, Worker, expect_events
 
@@ -163,3 +163,24 @@ async def test_an_actor_starts_a_tree_with_context_spawn(actor_system: ActorSyst
     actor_system.stop(owner)  # the tree stops with its owner, last started first
     await expect_events(probe, ("stop", "y"), ("stop", "x"))
     assert not tree.is_alive
+
+
+async def test_a_child_that_exits_while_its_group_waits_out_a_backoff_comes_back_with_it(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    actor_system.spawn(Supervisor("root", strategy="rest_for_one", children=[
+        Child(Worker, probe.ref, "a", name="a",
+              backoff=Backoff(initial=0.02, maximum=0.02, jitter=0.0)),
+        *(Child(Worker, probe.ref, name, name=name) for name in "bc"),
+    ]))
+    await expect_events(probe, *(("start", name) for name in "abc"))
+    actor_system.registry.whereis("a").tell("crash")  # type: ignore[union-attr]
+    actor_system.registry.whereis("b").tell("stop")  # type: ignore[union-attr]
+    # b's own exit is part of the group restart a's failure began: nothing restarts
+    # twice, and nobody is left behind when a's back-off ends.
+    await expect_events(
+        probe, ("stop", "b"), ("stop", "a"), ("stop", "c"),
+        ("restart", "a"), ("start", "b"), ("restart", "c"),
+    )
+    await probe.expect_no_message(0.05)

@@ -10,6 +10,7 @@ uses anyio. A *slot* is a one-shot result with `set_result`, `set_exception` and
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import sys
 import threading
@@ -43,11 +44,18 @@ class Kernel:
         """Wait for `slot`'s result; raise `Expired` after `timeout` seconds."""
         raise NotImplementedError
 
+    async def wait_timer(self, slot: Any, timeout: float | None) -> Any:
+        """`wait` for the timers' own task (which must not depend on the timers)."""
+        return await self.wait(slot, timeout)
+
     async def checkpoint(self) -> None:
         raise NotImplementedError
 
     def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
         raise NotImplementedError
+
+    def attach_timers(self, timers: Any) -> None:
+        """The system's timers, for backends whose loop has no `call_at` of its own."""
 
     @staticmethod
     def now() -> float:
@@ -66,6 +74,7 @@ class _AsyncioKernel(Kernel):
         # instead of one TimerHandle per wait, which costs a heap push and a cancel on
         # every ask. A deadline fires at most 1 ms late.
         self._buckets: dict[int, set[asyncio.Future[Any]]] = {}
+        self._callback_context = _backend_named_context()
 
     async def wait(self, slot: asyncio.Future[Any], timeout: float | None) -> Any:
         if timeout is None:
@@ -90,85 +99,20 @@ class _AsyncioKernel(Kernel):
         await asyncio.sleep(0)
 
     def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
+        # `fn` runs as a loop callback, outside any task, where anyio cannot tell the
+        # backend; in this context it can, so `fn` may start a task (a tell from a
+        # blocking actor's thread wakes a worker).
+        self.loop.call_soon_threadsafe(fn, *args, context=self._callback_context)
 
 
-class _TrioKernel(Kernel):
-    name = "trio"
-
-    def __init__(self) -> None:
-        import trio
-
-        self._trio = trio
-        self._token = trio.lowlevel.current_trio_token()
-        self.loop_thread = threading.get_ident()
-
-    def slot(self) -> _TrioSlot:
-        return _TrioSlot()
-
-    async def wait(self, slot: _TrioSlot, timeout: float | None) -> Any:
-        if timeout is None:
-            return await slot.wait()
-        with self._trio.move_on_after(timeout):
-            return await slot.wait()
-        raise Expired()
-
-    async def checkpoint(self) -> None:
-        await self._trio.lowlevel.checkpoint()
-
-    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
-        self._token.run_sync_soon(fn, *args)
-
-
-class _TrioSlot:
-    """A one-shot result for trio, shaped like `asyncio.Future`'s setters."""
-
-    __slots__ = ("_outcome", "_task")
-
-    def __init__(self) -> None:
-        self._outcome: Any = None
-        self._task: Any = None
-
-    def done(self) -> bool:
-        return self._outcome is not None
-
-    def set_result(self, value: Any) -> None:
-        if self._outcome is None:
-            import outcome
-
-            self._resolve(outcome.Value(value))
-
-    def set_exception(self, error: BaseException) -> None:
-        if self._outcome is None:
-            import outcome
-
-            self._resolve(outcome.Error(error))
-
-    def _resolve(self, result: Any) -> None:
-        self._outcome = result
-        task, self._task = self._task, None
-        if task is not None:
-            import trio
-
-            trio.lowlevel.reschedule(task, result)
-
-    async def wait(self) -> Any:
-        import trio
-
-        if self._outcome is not None:
-            await trio.lowlevel.checkpoint()
-            return self._outcome.unwrap()
-        self._task = trio.lowlevel.current_task()
-
-        def abort(_: Any) -> Any:
-            self._task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        return await trio.lowlevel.wait_task_rescheduled(abort)
-
-    def __await__(self) -> Any:
-        # `await slot` works on both backends, as it does on an asyncio future.
-        return self.wait().__await__()
+def _backend_named_context() -> contextvars.Context:
+    context = contextvars.copy_context()
+    try:
+        from sniffio import current_async_library_cvar
+    except ImportError:  # without sniffio anyio asks asyncio, which works in callbacks
+        return context
+    context.run(current_async_library_cvar.set, "asyncio")
+    return context
 
 
 def current_kernel() -> Kernel:
@@ -180,7 +124,9 @@ def current_kernel() -> Kernel:
         except RuntimeError:
             pass
         else:
-            return _TrioKernel()
+            from runtime._kernel_trio import TrioKernel
+
+            return TrioKernel()
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -91,6 +91,12 @@ class LocalRef(ActorRef[M]):
     def is_alive(self) -> bool:
         return self._cell.alive
 
+    @property
+    def mailbox_size(self) -> int:
+        """Messages waiting now (a hint for routing: it changes as you read it)."""
+        mailbox = self._cell.mailbox
+        return len(mailbox) if mailbox else 0
+
     def _identity(self) -> tuple[str, int]:
         cell = self._cell
         return (cell.system.node, cell.uid)

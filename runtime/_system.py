@@ -8,8 +8,9 @@ import secrets
 import ssl
 import threading
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -27,6 +28,11 @@ from runtime._ref_local import LocalRef
 from runtime._registry import Registry, Topics, check_name
 from runtime._snapshot import ActorInfo, describe
 from runtime._timers import Timers
+
+if TYPE_CHECKING:
+    from actors.routing._exchange import Exchange, ExchangeKind
+    from actors.routing._pool import PoolRef, Routing
+    from runtime._exchanges import Exchanges
 
 __all__ = ("ActorSystem",)
 
@@ -107,6 +113,7 @@ class ActorSystem:
         self.registry = Registry(self)
         self.topics = Topics(self)
         self.dead_letters = DeadLetters(self.topics)
+        self._exchanges: Exchanges | None = None
         # Blocking handlers running in worker threads right now: while this is non-zero,
         # `tell` checks which thread it is on.
         self.threads = 0
@@ -133,6 +140,7 @@ class ActorSystem:
         self._task_group = task_group
         self.dispatcher = Dispatcher(self.kernel, task_group)
         self.timers = Timers(self.kernel)
+        self.kernel.attach_timers(self.timers)
         task_group.start_soon(self.timers.run, name="repertory-timers")
         if self._cluster is not None:
             try:
@@ -278,6 +286,46 @@ class ActorSystem:
         cell.post_system((START,))
         return cell
 
+    def exchange(
+        self, name: str, kind: ExchangeKind = "direct", *, alternate: str | None = None
+    ) -> Exchange:
+        """The exchange called `name`, created on first use.
+
+        `kind` is ``"direct"``, ``"fanout"``, ``"topic"`` or ``"headers"``; asking again
+        with another kind raises `ValueError`. `alternate` names an existing exchange
+        that gets what this one cannot route. See `actors.routing`.
+        """
+        if self._exchanges is None:
+            # Imported on first use: a system that routes nothing does not load routing.
+            from runtime._exchanges import Exchanges
+
+            self._exchanges = Exchanges(self)
+        return self._exchanges.get(name, kind, alternate)
+
+    def spawn_pool(
+        self,
+        factory: Any,
+        *args: Any,
+        size: int = 4,
+        routing: Routing = "round_robin",
+        key: Callable[[Any], Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> PoolRef:
+        """Start `size` workers under a pool supervisor; return one ref for them all.
+
+        Routing happens in the caller (no hop through a router's mailbox). A crashed
+        worker is restarted in place, so the pool's ref keeps working. See
+        `actors.routing` for the routings.
+        """
+        from actors.routing._pool import PoolActor, PoolRef, check_routing
+
+        check_routing(routing, key, size)
+        pool = self.spawn(PoolActor, factory, args, kwargs, size, name=name)
+        cell = self.local_cell(pool)
+        assert cell is not None
+        return PoolRef(pool, cell.actor.workers, routing, key)
+
     def stop(self, ref: ActorRef[Any]) -> None:
         """Ask `ref` to stop after its current message; returns at once.
 
@@ -308,6 +356,8 @@ class ActorSystem:
         """A cell terminated: drop its names and subscriptions."""
         self.registry.forget(cell.ref)
         self.topics.forget(cell.ref)
+        if self._exchanges is not None:
+            self._exchanges.forget(cell.ref)
         if self._cluster is not None:
             self._cluster.local_terminated(cell)
         if cell is self._guardian:

@@ -92,4 +92,4 @@ class Timers:
             self._wakeup = kernel.slot()
             timeout = heap[0][0] - now if heap else None
             with contextlib.suppress(Expired):
-                await kernel.wait(self._wakeup, timeout)
+                await kernel.wait_timer(self._wakeup, timeout)

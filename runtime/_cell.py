@@ -202,7 +202,14 @@ class Cell(Context):
         if type(item) is Envelope:
             if item.reply is not None:
                 if not item.reply.done():
-                    item.reply.set_exception(unavailable(self))
+                    spec = self.mailbox_spec
+                    # An ask dropped by a full mailbox: say so, not that the actor stopped.
+                    error = (
+                        MailboxFullError(self.label, spec.capacity or 0)
+                        if spec is not None and reason.startswith("mailbox full")
+                        else unavailable(self)
+                    )
+                    item.reply.set_exception(error)
                 return
             item = item.message
         self.system.dead_letter(item, self.label, reason)
@@ -303,6 +310,10 @@ class Cell(Context):
                     slot.set_result(None)
         if self.state == STOPPED:
             return  # stays "scheduled" forever, so nothing queues it again
+        if self.sysmail is not None and not self.sysmail:
+            # An empty deque costs ~600 bytes: an idle actor keeps none (the START
+            # message alone would otherwise leave one behind in every actor).
+            self.sysmail = None
         if self.sysmail or (self.state == RUNNING and self.mailbox):
             self.dispatcher.schedule(self)
         else:

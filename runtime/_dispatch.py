@@ -12,6 +12,7 @@ system's task group.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from runtime._cell import Cell
 
 __all__ = ("Dispatcher",)
+
+log = logging.getLogger("repertory")
 
 # Messages one actor may handle before the next ready actor gets its turn.
 BATCH = 100
@@ -100,7 +103,11 @@ class Dispatcher:
                 turns = 0
                 while ready:
                     cell = ready.popleft()
-                    pending = cell.run(BATCH)
+                    try:
+                        pending = cell.run(BATCH)
+                    except Exception as error:  # an engine bug: contain it to one actor
+                        _contain(cell, error)
+                        pending = None
                     if pending is not None:
                         await self._await_handler(scope, busy, cell, pending)
                         if not self._claim():
@@ -143,3 +150,17 @@ class Dispatcher:
             cell.scope = None
             pending = cell.run(BATCH)
         busy[0] = None
+
+
+def _contain(cell: Cell, error: Exception) -> None:
+    """An error escaped the engine itself while running `cell`: log it loudly and stop
+    that actor, so one bug cannot take every other actor of the system down."""
+    from runtime._lifecycle import terminate
+
+    log.critical("repertory engine error in %s; stopping it: %r", cell.label, error,
+                 exc_info=error)
+    try:
+        cell.stop_reason = error
+        terminate(cell)
+    except Exception:
+        log.critical("could not stop %s cleanly", cell.label, exc_info=True)

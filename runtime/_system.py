@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ("ActorSystem",)
 
 log = logging.getLogger("repertory")
+_START = (START,)  # one tuple for every spawn
 M = TypeVar("M")
 
 
@@ -283,7 +284,7 @@ class ActorSystem:
             if parent.child_cells is None:
                 parent.child_cells = {}
             parent.child_cells[cell] = None
-        cell.post_system((START,))
+        cell.post_system(_START)
         return cell
 
     def exchange(

@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 sample: $(STAMP)
-	$(BIN)/python -m samples.hello
+	$(BIN)/repertory sample shop
 
 test: lint typecheck pytest
 

@@ -1,0 +1,1 @@
+"""Runnable programs: `hello` (one node) and `shop` (the multi-node sample cluster)."""

@@ -10,6 +10,7 @@ the ref and the registered name survive.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -57,6 +58,7 @@ STATE_NAMES = ("starting", "running", "suspended", "stopping", "stopped")
 NOTHING: Any = object()
 
 Pending = Coroutine[Any, Any, None] | None
+_NO_HOOK = Actor.on_start
 
 
 # -- spawning -----------------------------------------------------------------------
@@ -84,10 +86,18 @@ def construct(cell: Cell) -> Actor[Any]:
 
 
 def set_handler(cell: Cell, handler: Callable[[Any], Any]) -> None:
-    if getattr(cell.actor, "blocking", False) and not inspect.iscoroutinefunction(handler):
+    is_async = _is_async(getattr(handler, "__func__", handler))
+    if not is_async and getattr(cell.actor, "blocking", False):
         handler = _in_thread(cell, handler)
+        is_async = True
     cell.handler = handler
-    cell.handler_async = inspect.iscoroutinefunction(handler)
+    cell.handler_async = is_async
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_async(function: Callable[..., Any]) -> bool:
+    # Cached per function: inspect's check costs microseconds, a spawn's budget is ten.
+    return inspect.iscoroutinefunction(function)
 
 
 # -- system messages ------------------------------------------------------------------
@@ -96,7 +106,10 @@ def set_handler(cell: Cell, handler: Callable[[Any], Any]) -> None:
 def handle_system(cell: Cell, message: tuple[Any, ...]) -> Pending:
     kind = message[0]
     if kind == START:
-        return call_hook(cell, cell.actor.on_start, (), partial(started, cell), failing=True)
+        on_start = cell.actor.on_start
+        if getattr(on_start, "__func__", None) is _NO_HOOK:
+            return started(cell)  # most actors keep the default: skip the hook machinery
+        return call_hook(cell, on_start, (), partial(started, cell), failing=True)
     if kind == STOP:
         return begin_stop(cell, message[1])
     if kind == CHILD_TERMINATED:
@@ -120,7 +133,10 @@ def started(cell: Cell) -> Pending:
     if cell.state < STOPPING and cell.mode is None:
         cell.state = RUNNING
         cell.fast = cell.mailbox_spec is None and not cell.unavailable
-        if cell.supervised and cell.parent_cell is not None:
+        # A supervisor reports itself once its own children have started (OTP's
+        # start_link returns then), through `Cell._report_started`.
+        if (cell.supervised and cell.parent_cell is not None
+                and not getattr(cell.actor, "_reports_started", False)):
             cell.parent_cell.post_system((CHILD_STARTED, cell))
     return None
 
@@ -182,6 +198,8 @@ def stop_next_child(cell: Cell) -> Pending:
                 cell.system.timers.call_later(child.shutdown_timeout, kill, child)
         return None
     then = terminate if cell.mode == "stop" else torn_down
+    if cell.held:  # never started: no on_stop without an on_start
+        return then(cell)
     return call_hook(cell, cell.actor.on_stop, (cell.stop_reason,), partial(then, cell))
 
 

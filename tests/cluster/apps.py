@@ -12,6 +12,8 @@ codec needs to bring a Struct, a dataclass or an enum back as itself.
 from __future__ import annotations
 
 import enum
+import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +36,11 @@ __all__ = (
     "Slow",
     "Subscriber",
     "app",
+    "claim_app",
 )
+
+
+log = logging.getLogger("tests.cluster.apps")
 
 
 class Point(msgspec.Struct, frozen=True):
@@ -104,7 +110,11 @@ class Crasher(Actor[Any]):
 
 
 class Subscriber(Actor[Any]):
-    """Subscribes to `topic` and tells `report` ``(own address, message)`` per message."""
+    """Subscribes to `topic` and tells `report` ``(own address, message)`` per message.
+
+    Asked ``"ready?"`` it answers ``"ready"``: the answer leaves its node after the
+    news of its subscription, so the asker's node knows of it by then.
+    """
 
     def __init__(self, topic: str, report: ActorRef[Any]) -> None:
         self.topic = topic
@@ -113,23 +123,37 @@ class Subscriber(Actor[Any]):
     def on_start(self) -> None:
         self.context.system.topics.subscribe(self.topic, self.context.ref)
 
-    def receive(self, message: Any) -> None:
+    def receive(self, message: Any) -> Any:
+        if message == "ready?":  # asked once subscribed: the answer follows the interest
+            return "ready"
         self.report.tell((self.context.ref.address, message))
+        return None
 
 
 class Claimant(Actor[Any]):
-    """Claims `name` cluster-wide on start; tells `report` when it loses the name."""
+    """Claims `names` cluster-wide on start. Keeps the `NameLost`s it gets (asked
+    ``"losses"``, it answers ``[(name, winner), ...]``) and tells them to `report`."""
 
-    def __init__(self, name: str, report: ActorRef[Any]) -> None:
-        self.name = name
+    def __init__(self, names: list[str], report: ActorRef[Any] | None = None) -> None:
+        self.names = names
         self.report = report
+        self.losses: list[tuple[str, ActorRef[Any]]] = []
 
     def on_start(self) -> None:
-        self.context.system.registry.register(self.name, self.context.ref, scope="cluster")
+        for name in self.names:
+            self.context.system.registry.register(name, self.context.ref, scope="cluster")
+        # The line a test waits for when it cannot be told (another partition).
+        log.info("%s claimed %s", self.context.ref.address, ",".join(self.names))
+        if self.report is not None:
+            self.report.tell(("claimed", self.context.ref))
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, NameLost):
-            self.report.tell(("lost", self.context.ref.address, message.name, message.winner))
+            self.losses.append((message.name, message.winner))
+            if self.report is not None:
+                self.report.tell(("lost", self.context.ref, message.name, message.winner))
+        elif message == "losses":
+            return list(self.losses)
         return None
 
 
@@ -176,3 +200,11 @@ def app(system: Any) -> None:
     """Spawn the named actors every test node offers."""
     system.spawn(Echo, name="echo")
     system.spawn(Control, name="control")
+
+
+def claim_app(system: Any) -> None:
+    """`app`, plus a `Claimant` named "claimant" that claims, as soon as the node
+    starts, the cluster-wide names listed in $REPERTORY_TEST_CLAIMS (comma-separated)."""
+    app(system)
+    names = [name for name in os.environ.get("REPERTORY_TEST_CLAIMS", "").split(",") if name]
+    system.spawn(Claimant, names, name="claimant")

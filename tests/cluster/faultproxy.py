@@ -5,7 +5,7 @@ Put it between two nodes and turn faults on and off while they talk::
     async with FaultProxy("127.0.0.1", server_port) as proxy:
         stream = await anyio.connect_tcp("127.0.0.1", proxy.port)
         proxy.delay(0.2)       # every byte arrives 0.2 s late, in order
-        proxy.drop()           # a silent peer: bytes vanish, sockets stay open
+        proxy.drop()           # a silent peer: bytes and ends of stream vanish, sockets stay open
         proxy.half_open()      # only the direction to the client goes silent
         proxy.slice_bytes(True)  # one byte per send: frames arrive in pieces
         proxy.cut()            # close every current connection
@@ -79,7 +79,11 @@ class FaultProxy:
         self._delay = seconds
 
     def drop(self) -> None:
-        """Swallow all bytes in both directions, keeping the sockets open."""
+        """Swallow all bytes in both directions, keeping the sockets open.
+
+        Like a partitioned network, it hides a side's closing too: the other side sees
+        neither an end of stream nor a reset, only silence.
+        """
         self._silenced = {"to_target", "to_client"}
 
     def half_open(self, direction: Direction = "to_client") -> None:
@@ -198,7 +202,8 @@ class FaultProxy:
                     except anyio.EndOfStream:
                         break
                     except _STREAM_ERRORS:
-                        connection.scope.cancel()
+                        if direction not in self._silenced:  # a silent network hides it
+                            connection.scope.cancel()
                         return
                     connection.received[direction] += len(chunk)
                     self._notify()
@@ -229,7 +234,9 @@ class FaultProxy:
                         # bytes arrive also sees them counted.
                         self.sends[direction] += 1
                         await sink.send(piece)
-                # The source ended: pass the end of stream on, as TCP would.
-                await sink.send_eof()
+                # The source ended: pass the end of stream on, as TCP would, unless this
+                # direction is silent (a partitioned network carries no FIN either).
+                if direction not in self._silenced:
+                    await sink.send_eof()
             except _STREAM_ERRORS:
                 connection.scope.cancel()

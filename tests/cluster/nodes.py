@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -119,22 +119,23 @@ class Nodes:
         cookie: str | None = None,
         listen: str = "127.0.0.1:0",
         extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> NodeProcess:
         """Start a node and return once it prints its ready line (blocking)."""
         if not listen.startswith("127.0.0.1:"):
             raise ValueError(f"test nodes listen on 127.0.0.1 only, got {listen!r}")
         command = [
             sys.executable, "-m", "runtime.cli", "node", "--name", name, "--listen", listen,
-            "--cookie-file", str(self.cookie_file(cookie)), "--shutdown-timeout", "3",
+            "--cookie-file", str(self.cookie_file(cookie)), "--shutdown-timeout", "1",
             *(f"--seed={seed}" for seed in seeds), *extra_args,
         ]
         if app is not None:
             command += ["--app", app]
         log_path = self.directory / f"{name}-{len(self.started)}.log"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        environment = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log,
+                command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=log,
                 stdin=subprocess.DEVNULL,
             )
         node = NodeProcess(name, "", process, log_path)
@@ -241,17 +242,26 @@ async def open_node(name: str = "test", **options: Any) -> AsyncIterator[ActorSy
 
 
 async def eventually(
-    condition: Callable[[], bool], *, timeout: float = 5.0, what: str = "the condition"
+    condition: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float = 5.0,
+    what: str = "the condition",
 ) -> None:
-    """Wait until `condition()` holds, checking every 10 ms; fail after `timeout` s.
+    """Wait until `condition()` (sync or async) holds, checking every 20 ms; fail after
+    `timeout` seconds.
 
-    For state that announces no event (another process's log, a registry entry that
-    a frame will bring): the wait is bounded and ends as soon as the state is there.
+    For state that announces no event: another process's log, or a name that a frame
+    from a third node brings at a time the test cannot observe. The wait is bounded and
+    ends as soon as the state is there.
     """
     with anyio.move_on_after(timeout):
-        while not condition():  # noqa: ASYNC110 - nothing to wait on: it is another process
-            await anyio.sleep(0.01)
-        return
+        while True:
+            outcome = condition()
+            if not isinstance(outcome, bool):
+                outcome = await outcome
+            if outcome:
+                return
+            await anyio.sleep(0.02)
     raise AssertionError(f"{what} did not come true within {timeout} s")
 
 

@@ -113,6 +113,19 @@ async def test_drop_swallows_bytes_and_keeps_the_socket_open() -> None:
         assert await receive_exactly(client, 4) == b"back"
 
 
+async def test_drop_hides_the_other_side_closing() -> None:
+    async with (
+        echo_behind_proxy() as (server, proxy),
+        await anyio.connect_tcp("127.0.0.1", proxy.port) as client,
+    ):
+        await client.send(b"hi")
+        assert await receive_exactly(client, 2) == b"hi"
+        proxy.drop()
+        await server.streams[0].aclose()  # a partitioned peer's FIN never arrives
+        assert await nothing_arrives(client)
+        assert proxy.connections == 1
+
+
 async def test_cut_closes_current_connections_and_accepts_new_ones() -> None:
     async with echo_behind_proxy() as (_server, proxy):
         async with await anyio.connect_tcp("127.0.0.1", proxy.port) as client:

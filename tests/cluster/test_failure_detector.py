@@ -1,0 +1,182 @@
+"""The phi-accrual failure detector: a silent node is found out in seconds.
+
+Scenarios put a node process behind the fault proxy and silence it (`drop()`: the
+sockets stay open, no byte passes), which no end-of-stream can reveal; the unit tests
+pin down `runtime._phi` itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actors.errors import NodeDownError
+from actors.messages import NodeDown, NodeUp
+from actors.testkit import TestProbe
+from runtime import ActorSystem
+from runtime._phi import PhiAccrualDetector
+from tests.cluster.apps import Slow
+from tests.cluster.faultproxy import FaultProxy
+from tests.cluster.nodes import NodeProcess, Nodes, open_node
+
+
+@asynccontextmanager
+async def linked_through_proxy(
+    system: ActorSystem, node: NodeProcess
+) -> AsyncIterator[tuple[FaultProxy, TestProbe]]:
+    """`system` linked to `node` through a fault proxy; the probe follows membership."""
+    async with FaultProxy("127.0.0.1", node.port) as proxy:
+        probe = TestProbe(system)
+        system.cluster.subscribe(probe.ref)
+        assert await probe.expect(NodeUp) == NodeUp(system.address)
+        assert await system.cluster.join(f"127.0.0.1:{proxy.port}") == node.address
+        assert await probe.expect(NodeUp) == NodeUp(node.address)
+        yield proxy, probe
+
+
+@pytest.mark.anyio
+async def test_a_silent_node_is_detected_within_a_few_seconds(
+    system: ActorSystem, nodes: Nodes
+) -> None:
+    silent = await nodes.start("silent")
+    async with linked_through_proxy(system, silent) as (proxy, probe):
+        slow = system.spawn(Slow, node=silent.address)
+        assert await slow.ask(0.0, timeout=2.0) == "done"
+        outcome: list[NodeDownError] = []
+
+        async def ask_in_flight() -> None:
+            try:
+                await slow.ask(0.0, timeout=15.0)
+            except NodeDownError as error:
+                outcome.append(error)
+
+        async with anyio.create_task_group() as tasks:
+            proxy.drop()
+            silenced_at = anyio.current_time()
+            tasks.start_soon(ask_in_flight)
+            down = await probe.expect(NodeDown, timeout=8.0)
+        took = anyio.current_time() - silenced_at
+    assert down.node == silent.address
+    assert "failure detector" in down.reason
+    # Defaults (heartbeat 0.5 s, phi 8, pause 1 s): about 2.5 s; never a minute.
+    assert 1.0 < took < 5.0, took
+    assert len(outcome) == 1 and outcome[0].node == silent.address
+
+
+@pytest.mark.anyio
+async def test_tighter_thresholds_detect_sooner(anyio_backend: str, nodes: Nodes) -> None:
+    silent = await nodes.start("silent")
+    async with (
+        open_node(heartbeat_interval=0.1, phi_threshold=3.0) as system,
+        linked_through_proxy(system, silent) as (proxy, probe),
+    ):
+        proxy.drop()
+        silenced_at = anyio.current_time()
+        down = await probe.expect(NodeDown, timeout=5.0)
+        took = anyio.current_time() - silenced_at
+    assert down.node == silent.address and "failure detector" in down.reason
+    assert took < 2.5, took  # the default takes about 2.5 s (see above)
+
+
+# -- runtime._phi ------------------------------------------------------------------------
+
+
+def regular(interval: float = 0.5, beats: int = 20, **options: Any) -> PhiAccrualDetector:
+    detector = PhiAccrualDetector(**options)
+    for i in range(beats):
+        detector.heartbeat(i * interval)
+    return detector
+
+
+def detection_delay(detector: PhiAccrualDetector, last: float) -> float:
+    """Seconds of silence after `last` until the detector gives up (10 ms steps)."""
+    elapsed = 0.0
+    while detector.available(last + elapsed):
+        elapsed += 0.01
+        assert elapsed < 120, "never detected"
+    return elapsed
+
+
+def test_phi_is_zero_before_any_heartbeat_and_low_on_time() -> None:
+    detector = PhiAccrualDetector()
+    assert detector.phi(100.0) == 0.0 and detector.available(100.0)
+    detector = regular()
+    assert detector.phi(9.5) < 0.5  # the next beat is just due
+    assert detector.available(9.5 + 1.0)  # a second late is within acceptable_pause
+
+
+def test_phi_grows_with_silence_and_crosses_the_threshold() -> None:
+    detector = regular()
+    values = [detector.phi(9.5 + t / 10) for t in range(100)]
+    assert values == sorted(values)
+    assert values[-1] > detector.threshold
+    # Defaults for a 0.5 s heartbeat: detected after a few seconds, not a minute.
+    assert 1.5 < detection_delay(detector, 9.5) < 4.0
+
+
+def test_a_lower_threshold_and_a_shorter_pause_detect_sooner() -> None:
+    default = detection_delay(regular(), 9.5)
+    assert detection_delay(regular(threshold=3.0), 9.5) < default
+    assert detection_delay(regular(acceptable_pause=0.0), 9.5) < default
+    # The pause widens the mean: two more seconds of pause, two more of patience.
+    assert detection_delay(regular(acceptable_pause=3.0), 9.5) == pytest.approx(default + 2.0)
+
+
+def test_the_first_silence_is_judged_against_first_interval() -> None:
+    detector = PhiAccrualDetector(first_interval=0.1, acceptable_pause=0.0)
+    detector.heartbeat(0.0)
+    assert detection_delay(detector, 0.0) < 2.0
+
+
+def test_phi_never_overflows() -> None:
+    detector = regular()
+    for silence in (1e3, 1e9, 1e300, -1e9):
+        value = detector.phi(9.5 + silence)  # no OverflowError, no NaN
+        assert value >= 0.0 and not math.isnan(value)
+    assert math.isfinite(detector.phi(9.5 + 1e9))
+    assert not detector.available(9.5 + 1e300)
+
+
+def test_the_window_keeps_only_recent_intervals() -> None:
+    detector = PhiAccrualDetector(window=10, acceptable_pause=0.0, min_std=0.01)
+    for i in range(100):  # slow beats first...
+        detector.heartbeat(i * 5.0)
+    start = 99 * 5.0
+    for i in range(1, 11):  # ...then ten fast ones: the slow ones are forgotten
+        detector.heartbeat(start + i * 0.1)
+    assert not detector.available(start + 1.0 + 1.0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"threshold": 0.0}, {"window": 0}, {"min_std": 0.0}, {"acceptable_pause": -1.0}],
+)
+def test_bad_options_are_refused_with_what_was_given(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"phi detector needs threshold > 0, .*; got "):
+        PhiAccrualDetector(**options)
+
+
+@given(
+    st.lists(st.floats(0.0, 10.0), min_size=1, max_size=50),
+    st.lists(st.floats(0.0, 1e6), min_size=2, max_size=20),
+)
+def test_phi_is_finite_non_negative_and_grows_with_silence(
+    intervals: list[float], silences: list[float]
+) -> None:
+    detector = PhiAccrualDetector()
+    now = 0.0
+    detector.heartbeat(now)
+    for interval in intervals:
+        now += interval
+        detector.heartbeat(now)
+    values = [detector.phi(now + silence) for silence in sorted(silences)]
+    assert all(math.isfinite(v) and v >= 0.0 for v in values)
+    assert all(a <= b for a, b in itertools.pairwise(values))

@@ -121,7 +121,13 @@ class Codec:
         if self.allow_pickle:
             return Ext(_PICKLE, self._pickle(value))
         if isinstance(value, BaseException):
-            return self._pack(_ERROR, [qualified_name(kind), str(value)])
+            # By its arguments, as pickle would: an error that builds its message in
+            # __str__ from structured fields (ActorError) must get the fields back.
+            try:
+                args = [self._wire(arg) for arg in value.args]
+            except SerializationError:
+                args = [str(value)]
+            return self._pack(_ERROR, [qualified_name(kind), args])
         raise SerializationError(
             kind.__qualname__,
             "it is not a builtin, msgspec.Struct, dataclass or enum, and pickling is "
@@ -181,11 +187,11 @@ class Codec:
             name, enum_value = value
             return self._class(name, "enum")(enum_value)
         if code == _ERROR:
-            name, text = value
+            name, args = value
             try:
-                return self._class(name, "error")(text)
+                return self._class(name, "error")(*args)
             except Exception:
-                return RuntimeError(f"{name}: {text}")
+                return RuntimeError(f"{name}: {', '.join(map(str, args))}")
         raise SerializationError("a received message", f"unknown ext code {code}")
 
     def _class(self, name: str, kind: str) -> Any:

@@ -472,3 +472,31 @@ async def test_reply_later_for_a_told_message_ignores_the_answer(
     await probe.expect("waiting")
     assert await deferred.ask(("put", 1), timeout=1.0) is None
     assert deferred.is_alive
+
+
+async def test_terminated_comes_after_the_messages_sent_before_stopping(
+    actor_system: ActorSystem,
+) -> None:
+    class Chatty(Actor[Any]):
+        def receive(self, message: Any) -> None:
+            for n in range(message):
+                probe.ref.tell(n)
+            self.context.stop()
+
+    probe = TestProbe(actor_system)
+    chatty = actor_system.spawn(Chatty)
+    probe.watch(chatty)
+    chatty.tell(20)
+    for n in range(20):
+        await probe.expect(n)
+    assert (await probe.expect(Terminated)).ref == chatty
+
+
+async def test_send_after_rejects_a_negative_delay(actor_system: ActorSystem) -> None:
+    class Early(Actor[Any]):
+        def receive(self, message: Any) -> Any:
+            with pytest.raises(ValueError, match="delay must be >= 0 seconds, got -1"):
+                self.context.send_after(-1, "never")
+            return "checked"
+
+    assert await actor_system.spawn(Early).ask("go", timeout=1.0) == "checked"

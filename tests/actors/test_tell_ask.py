@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from actors import Actor, ActorRef
@@ -87,8 +88,6 @@ async def test_send_delivers_to_an_unbounded_mailbox(actor_system: ActorSystem) 
 async def test_many_concurrent_asks_each_get_their_own_answer(
     actor_system: ActorSystem,
 ) -> None:
-    import anyio
-
     echo = actor_system.spawn(AsyncEcho)
     answers: dict[int, Any] = {}
 
@@ -143,3 +142,44 @@ async def test_a_tell_to_a_stopped_actor_goes_to_dead_letters(
     assert actor_system.dead_letters.count == before + 1
     letter = actor_system.dead_letters.recent[-1]
     assert (letter.message, letter.recipient, letter.reason) == ("late", "test/gone", "stopped")
+
+
+class Asker(Actor[Any]):
+    """Asks another actor from inside its own (async) handler."""
+
+    def __init__(self, other: ActorRef[Any]) -> None:
+        self.other = other
+
+    async def receive(self, message: Any) -> Any:
+        answer = await self.other.ask(message, timeout=1.0)
+        return ("via", answer)
+
+
+async def test_an_actor_can_ask_another_from_its_handler(actor_system: ActorSystem) -> None:
+    echo = actor_system.spawn(AsyncEcho)
+    asker = actor_system.spawn(Asker, echo)
+    assert await asker.ask(1, timeout=2.0) == ("via", ("async", 1))
+
+
+async def test_an_abandoned_ask_is_dropped_and_the_actor_goes_on(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    gate = anyio.Event()
+
+    class Slow(Actor[Any]):
+        async def receive(self, message: Any) -> Any:
+            if message == "slow":
+                probe.ref.tell("started")
+                await gate.wait()
+            return message
+
+    slow = actor_system.spawn(Slow)
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow.ask, "slow", 5.0)
+            await probe.expect("started")
+            scope.cancel()  # the asker gives up while the handler runs
+    gate.set()
+    assert await slow.ask("next", timeout=1.0) == "next"
+    assert slow.is_alive

@@ -164,11 +164,22 @@ class Context:
         mailbox: Mailbox | None,
         shutdown: float | None,
         before: ActorRef[Any] | None = None,
+        start: bool = True,
     ) -> ActorRef[Any]:
         """Spawn a child whose start and teardown are reported to this actor's
         `_on_child_started` / `_on_child_torn_down`; `shutdown` bounds its stop. With
         `before`, the child takes that sibling's place in the stop order (it is stopped
-        after it), as a replacement keeps its predecessor's place."""
+        after it), as a replacement keeps its predecessor's place. With `start=False`
+        its `on_start` waits for `_start_child` (mail to it queues meanwhile)."""
+        raise NotImplementedError
+
+    def _start_child(self, ref: ActorRef[Any]) -> None:
+        """Run the `on_start` of a child spawned with `start=False`."""
+        raise NotImplementedError
+
+    def _report_started(self) -> None:
+        """Tell the supervising parent this actor has started, for an actor class with
+        ``_reports_started = True`` (a supervisor: once its own children have started)."""
         raise NotImplementedError
 
     def _teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:

@@ -20,9 +20,11 @@ from actors.errors import MailboxFullError
 from actors.messages import Terminated
 from runtime._envelope import Envelope
 from runtime._lifecycle import (
+    CHILD_STARTED,
     NOTHING,
     RECREATE,
     RUNNING,
+    START,
     STARTING,
     STOPPED,
     STOPPING,
@@ -59,6 +61,7 @@ class Cell(Context):
         "fast",
         "handler",
         "handler_async",
+        "held",
         "kernel",
         "kwargs",
         "label",
@@ -138,6 +141,8 @@ class Cell(Context):
         self.stop_requested = False
         # Set by supervisors: the parent hears when this cell has (re)started or torn down.
         self.supervised = False
+        # Spawned with its START held back by its supervisor (see `_start_child`).
+        self.held = False
 
     # -- delivery ---------------------------------------------------------------
 
@@ -462,9 +467,12 @@ class Cell(Context):
         mailbox: Mailbox | None,
         shutdown: float | None,
         before: ActorRef[Any] | None = None,
+        start: bool = True,
     ) -> ActorRef[Any]:
         system: ActorSystem = self.system
-        child = system.start_cell(self, factory, args, kwargs, name, mailbox, supervised=True)
+        child = system.start_cell(
+            self, factory, args, kwargs, name, mailbox, supervised=True, start=start
+        )
         child.shutdown_timeout = shutdown
         sibling = None if before is None else self._child(before)
         if sibling is not None and self.child_cells:
@@ -479,6 +487,17 @@ class Cell(Context):
         if child is None or child.parent_cell is not self:
             return None
         return child
+
+    def _start_child(self, ref: ActorRef[Any]) -> None:
+        child = self._child(ref)
+        if child is not None and child.held:
+            child.held = False
+            child.post_system((START,))
+
+    def _report_started(self) -> None:
+        parent = self.parent_cell
+        if self.supervised and parent is not None and self.state < STOPPING:
+            parent.post_system((CHILD_STARTED, self))
 
     def _teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
         child = self._child(ref)

@@ -257,6 +257,7 @@ class ActorSystem:
         *,
         supervised: bool = False,
         uid: int | None = None,
+        start: bool = True,
     ) -> Cell:
         if self._closed or (parent is not None and parent.state >= STOPPING):
             what = "shut down" if self._closed else f"stopping ({parent.label if parent else ''})"
@@ -284,7 +285,10 @@ class ActorSystem:
             if parent.child_cells is None:
                 parent.child_cells = {}
             parent.child_cells[cell] = None
-        cell.post_system(_START)
+        if start:
+            cell.post_system(_START)
+        else:
+            cell.held = True  # its supervisor starts it later (`Cell._start_child`)
         return cell
 
     def exchange(

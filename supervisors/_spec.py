@@ -91,11 +91,14 @@ class Child:
     def label(self) -> str:
         return self.name or str(getattr(self.factory, "__name__", "child"))
 
-    def start(self, context: Context, before: ActorRef[Any] | None = None) -> ActorRef[Any]:
-        """Spawn this child under `context` (a supervisor's), ahead of sibling `before`."""
+    def start(
+        self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
+    ) -> ActorRef[Any]:
+        """Spawn this child under `context` (a supervisor's), ahead of sibling `before`;
+        `held` keeps its `on_start` until `context._start_child(ref)`."""
         return context._spawn_supervised(
-            self.factory, self.args, self.kwargs,
-            name=self.name, mailbox=self.mailbox, shutdown=self.shutdown, before=before,
+            self.factory, self.args, self.kwargs, name=self.name, mailbox=self.mailbox,
+            shutdown=self.shutdown, before=before, start=not held,
         )
 
     def __repr__(self) -> str:
@@ -179,10 +182,12 @@ class Supervisor:
 
         return SupervisorActor
 
-    def start(self, context: Context, before: ActorRef[Any] | None = None) -> ActorRef[Any]:
+    def start(
+        self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
+    ) -> ActorRef[Any]:
         return context._spawn_supervised(
-            self._actor_class(), (self,), {},
-            name=self.name, mailbox=None, shutdown=self.shutdown, before=before,
+            self._actor_class(), (self,), {}, name=self.name, mailbox=None,
+            shutdown=self.shutdown, before=before, start=not held,
         )
 
     def spawn_under(self, parent: Context) -> ActorRef[Any]:
@@ -240,10 +245,12 @@ class DynamicSupervisor(Supervisor):
 
         return DynamicSupervisorActor
 
-    def start(self, context: Context, before: ActorRef[Any] | None = None) -> ActorRef[Any]:
+    def start(
+        self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
+    ) -> ActorRef[Any]:
         from supervisors._dynamic import DynamicSupervisorRef
 
-        return DynamicSupervisorRef(super().start(context, before))
+        return DynamicSupervisorRef(super().start(context, before, held=held))
 
     def spawn_under(self, parent: Context) -> ActorRef[Any]:
         from supervisors._dynamic import DynamicSupervisorRef

@@ -78,6 +78,8 @@ class _Restart:
 class SupervisorActor(Actor[Any]):
     # The root guardian stops the whole system when a top-level supervisor gives up.
     _stops_system_on_failure = True
+    # A supervisor has started once its children have (`_run_ops` reports it).
+    _reports_started = True
 
     def __init__(self, spec: Supervisor) -> None:
         self.spec = spec
@@ -88,13 +90,15 @@ class SupervisorActor(Actor[Any]):
         self.waiting: tuple[_Entry, frozenset[str]] | None = None
         self.restarts = 0
         self.gave_up = False
+        self.starting_up = True
 
-        # Children are spawned here, while `system.spawn(tree)` runs, so that their refs
-        # and names exist when it returns. Their `on_start`s run in list order, each
-        # before its first message, as the dispatcher takes them in spawn order.
+        # Children are built here, while `system.spawn(tree)` runs, so that their refs
+        # and names exist when it returns (mail to them waits). Their `on_start`s are
+        # held back: `on_start` below runs them one after the other, as OTP does.
         try:
             for entry in self.entries:
-                self._bind(entry, entry.spec.start(self.context))
+                self._bind(entry, entry.spec.start(self.context, held=True))
+                entry.status = "pending"
         except BaseException:
             # A child that cannot even be built fails the whole spawn; the ones already
             # built must not run on without their supervisor.
@@ -102,6 +106,11 @@ class SupervisorActor(Actor[Any]):
                 if entry.ref is not None:
                     self.context._stop_child(entry.ref, None)
             raise
+
+    def on_start(self) -> None:
+        """Start the children in list order, each once the one before has started."""
+        self.ops.extend(("start", entry, None) for entry in self.entries)
+        self._run_ops()
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, _Restart):
@@ -274,6 +283,10 @@ class SupervisorActor(Actor[Any]):
             done = self._execute(kind, entry, reason)
             if done is not None:
                 self.waiting = (entry, done)
+        if self.starting_up and self.waiting is None and not self.gave_up:
+            # Every child has started, or failed and is waiting out a back-off.
+            self.starting_up = False
+            self.context._report_started()
 
     def _execute(
         self, kind: str, entry: _Entry, reason: BaseException | None
@@ -281,6 +294,16 @@ class SupervisorActor(Actor[Any]):
         """Start one operation; returns the statuses that end it, or None if done."""
         context = self.context
         status = entry.status
+        if status == "pending":  # never started: nothing to tear down
+            if kind == "teardown":
+                return None
+            if kind == "stop":
+                entry.status = "stopping"
+                context._stop_child(entry.ref, reason)  # type: ignore[arg-type]
+                return _STOPPED
+            entry.status = "starting"
+            context._start_child(entry.ref)  # type: ignore[arg-type]
+            return _STARTED
         if kind == "teardown":
             if status in ("running", "starting", "failed"):
                 entry.status = "tearing_down"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from actors import Actor, ActorRef
@@ -184,3 +185,27 @@ async def test_a_child_that_exits_while_its_group_waits_out_a_backoff_comes_back
         ("restart", "a"), ("start", "b"), ("restart", "c"),
     )
     await probe.expect_no_message(0.05)
+
+
+async def test_each_child_starts_once_the_one_before_has_started(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    gate = anyio.Event()
+
+    class SlowStart(Worker):
+        async def on_start(self) -> None:  # type: ignore[override]
+            self.probe.tell(("starting", self.name))
+            await gate.wait()
+            super().on_start()
+
+    actor_system.spawn(Supervisor("root", children=[
+        Child(SlowStart, probe.ref, "db", name="db"),
+        Supervisor("services", children=[Child(Worker, probe.ref, "api", name="api")]),
+        Child(Worker, probe.ref, "web", name="web"),
+    ]))
+    await expect_events(probe, ("starting", "db"))
+    await probe.expect_no_message(0.05)  # nothing after db starts before db has started
+    gate.set()
+    # A supervisor counts as started once its own children have (OTP's start_link).
+    await expect_events(probe, ("start", "db"), ("start", "api"), ("start", "web"))

@@ -36,7 +36,14 @@ from runtime._handshake import (
 from runtime._link import Link
 from runtime._phi import PhiAccrualDetector
 from runtime._ref_local import LocalRef
-from runtime._remote import RemoteRef, error_from_wire, error_to_wire, parse_ref_text, ref_text
+from runtime._remote import (
+    RemoteRef,
+    error_from_wire,
+    error_to_wire,
+    parse_ref_text,
+    ref_text,
+    target_address,
+)
 
 if TYPE_CHECKING:
     from runtime._cell import Cell
@@ -367,7 +374,7 @@ class Cluster(ClusterState):
             if cell is None:
                 from actors.errors import ActorStoppedError
 
-                raise ActorStoppedError(f"{node}/{target}", "or never existed")
+                raise ActorStoppedError(target_address(node, target), "or never existed")
             return await cell.ref.ask(message, timeout)
         link = self.links.get(node)
         if link is None:

@@ -39,7 +39,10 @@ class DeadLetters:
             return
         self._publishing = True
         try:
-            self._topics.publish(TOPIC, letter)
+            # This node's subscribers only: another node's dead letters are its own
+            # business, and a letter may hold what cannot travel (a tell that failed
+            # locally must not then fail to encode for a subscriber elsewhere).
+            self._topics.publish_local(TOPIC, letter)
         finally:
             self._publishing = False
 

@@ -24,7 +24,13 @@ from runtime import _frames as wire
 from runtime._envelope import Envelope
 from runtime._kernel import Kernel
 from runtime._phi import PhiAccrualDetector
-from runtime._remote import RemoteReplySlot, error_from_wire, error_to_wire, node_down
+from runtime._remote import (
+    RemoteReplySlot,
+    error_from_wire,
+    error_to_wire,
+    node_down,
+    target_address,
+)
 
 if TYPE_CHECKING:
     from runtime._cluster import Cluster
@@ -199,14 +205,17 @@ class Link:
 
     def _tell(self, target: int | str, payload: bytes, sender: str | None) -> None:
         cluster = self.cluster
+        cell = cluster.local_target(target)
         try:
             message = self.codec.decode(payload)
         except SerializationError as error:
-            cluster.system.dead_letter(payload, f"{cluster.node}/{target}", str(error))
+            label = target_address(cluster.node, target) if cell is None else cell.label
+            cluster.system.dead_letter(payload, label, str(error))
             return
-        cell = cluster.local_target(target)
         if cell is None:
-            cluster.system.dead_letter(message, f"{cluster.node}/{target}", "no such actor")
+            cluster.system.dead_letter(
+                message, target_address(cluster.node, target), "no such actor"
+            )
             return
         if sender is None:
             cell.ref.tell(message)
@@ -254,7 +263,7 @@ class Link:
             return
         cell = cluster.local_target(frame.target)
         if cell is None or not cell.alive:
-            address = f"{cluster.node}/{frame.target}"
+            address = target_address(cluster.node, frame.target)
             slot.set_exception(ActorStoppedError(address, "or never existed"))
             return
         try:

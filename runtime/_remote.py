@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from runtime._cluster import Cluster
     from runtime._link import Link
 
-__all__ = ("RemoteRef", "RemoteReplySlot", "error_from_wire", "error_to_wire", "ref_text")
+__all__ = (
+    "RemoteRef", "RemoteReplySlot", "error_from_wire", "error_to_wire", "ref_text",
+    "target_address",
+)
 
 M = TypeVar("M", contravariant=True)
 
@@ -30,6 +33,11 @@ M = TypeVar("M", contravariant=True)
 def ref_text(node: str, uid: int, name: str | None) -> str:
     """A ref as frames carry it: ``node|uid|name``."""
     return f"{node}|{uid}|{name or ''}"
+
+
+def target_address(node: str, target: int | str) -> str:
+    """How refs spell the address of `target` (an actor id or a name) on `node`."""
+    return f"{node}/${target}" if isinstance(target, int) else f"{node}/{target}"
 
 
 def parse_ref_text(text: str) -> tuple[str, int, str | None]:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from actors.messages import NodeUp
+from actors.messages import DeadLetter, NodeUp
 from actors.testkit import TestProbe
 from runtime import ActorSystem
 from runtime import _frames as wire
 from runtime._link import Link
-from tests.cluster.apps import Point, Subscriber
+from tests.cluster.apps import Point, Recorder, Subscriber
 from tests.cluster.nodes import NodeProcess, Nodes
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +101,24 @@ async def test_subscribers_that_stop_no_longer_draw_frames(
     assert control is not None
     await control.ask(("members",), timeout=2.0)  # the peer's interest update came first
     assert system.topics.publish("fleeting", "two") == 0
+
+
+async def test_dead_letters_stay_on_their_node(system: ActorSystem, peer: NodeProcess) -> None:
+    """Another node subscribing to its own dead letters neither receives this node's
+    nor makes a local tell fail for a message that could not travel."""
+    await system.cluster.join(peer.address)
+    here = TestProbe(system)
+    system.topics.subscribe("dead_letters", here.ref)
+    there = TestProbe(system)
+    remote = system.spawn(Subscriber, "dead_letters", there.ref, node=peer.address)
+    assert await remote.ask("ready?", timeout=2.0) == "ready"
+
+    gone = system.spawn(Recorder)
+    watcher = TestProbe(system)
+    system.stop(gone)
+    await watcher.expect_terminated(gone)
+    unpicklable = (i for i in range(3))  # a generator cannot travel, even by pickle
+    gone.tell(unpicklable)  # to dead letters, here only; no SerializationError
+    letter = await here.expect(DeadLetter)
+    assert letter.message is unpicklable and letter.recipient == gone.address
+    await there.expect_no_message(0.2)

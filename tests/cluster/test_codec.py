@@ -100,7 +100,7 @@ values = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(values)
 def test_nested_values_come_back_with_their_types(value: Any) -> None:
     assert typed(round_trip(value)) == typed(value)

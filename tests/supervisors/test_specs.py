@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
 
 import supervisors
 from actors import Actor
-from supervisors import Backoff, Child, DynamicSupervisor, Supervisor
+from supervisors import (
+    Backoff,
+    Child,
+    DynamicSupervisor,
+    MaxChildrenError,
+    RestartIntensityError,
+    Supervisor,
+)
 
 
 class Noop(Actor[Any]):
@@ -123,3 +131,18 @@ def test_all_lists_what_the_package_exports() -> None:
     assert set(supervisors.__all__) == public - modules - {
         name for name in public if type(getattr(supervisors, name)).__name__ == "module"
     }
+
+
+def test_supervision_errors_keep_their_fields_and_text_across_pickling() -> None:
+    gave_up = pickle.loads(pickle.dumps(RestartIntensityError("a/shop", 3, 5.0, "a/cart")))
+    assert (gave_up.supervisor, gave_up.max_restarts, gave_up.within, gave_up.child) == (
+        "a/shop", 3, 5.0, "a/cart",
+    )
+    with pytest.raises(RestartIntensityError, match=(
+        r"supervisor a/shop gave up: more than 3 restarts within 5 s \(last: a/cart\); "
+        r"fix the failing child, or raise max_restarts/within, or mark it critical=False"
+    )):
+        raise gave_up
+    full = pickle.loads(pickle.dumps(MaxChildrenError("a/jobs", 2)))
+    with pytest.raises(MaxChildrenError, match=r"a/jobs already runs its max_children=2"):
+        raise full

@@ -122,3 +122,23 @@ async def test_mail_sent_while_waiting_for_the_restart_is_kept_and_handled_after
     assert len(answers) == 1 and answers[0] != before
     assert await worker.ask("state", timeout=1.0) == [1, 2]
     assert actor_system.dead_letters.count == 0
+
+
+async def test_a_group_waits_out_the_failed_childs_backoff_together(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    actor_system.spawn(Supervisor("root", strategy="one_for_all", children=[
+        Child(Worker, probe.ref, "a", name="a",
+              backoff=Backoff(initial=0.05, maximum=0.05, jitter=0.0)),
+        Child(Worker, probe.ref, "b", name="b"),
+    ]))
+    await expect_events(probe, ("start", "a"), ("start", "b"))
+    b = actor_system.registry.whereis("b")
+    assert b is not None
+    began = time.monotonic()
+    actor_system.registry.whereis("a").tell("crash")  # type: ignore[union-attr]
+    await expect_events(probe, ("stop", "a"), ("stop", "b"))
+    b.tell(("note", "kept"))  # b is down with its group: kept for its new instance
+    await expect_events(probe, ("restart", "a"), ("restart", "b"), ("got", "b", "kept"))
+    assert 0.05 <= time.monotonic() - began < 0.05 + SLACK

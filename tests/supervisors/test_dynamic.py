@@ -141,3 +141,23 @@ async def test_a_dynamic_supervisor_nests_in_a_static_tree(actor_system: ActorSy
     assert pool == plain and hash(pool) == hash(plain)
     child = await pool.start_child(Child(Worker, probe.ref, "job"))
     assert await child.ask("ping") == ("pong", "job")
+
+
+async def test_a_dynamic_supervisor_past_its_intensity_fails_upward(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    actor_system.spawn(Supervisor("app", children=[DynamicSupervisor("pool", max_restarts=1)]))
+    plain = actor_system.registry.whereis("pool")
+    assert plain is not None
+    pool = DynamicSupervisorRef(plain)
+    child = await pool.start_child(Child(Worker, probe.ref, "job"))
+    await expect_events(probe, ("start", "job"))
+    child.tell("crash")
+    await expect_events(probe, ("stop", "job"), ("restart", "job"))
+    probe.watch(child)
+    child.tell("crash")  # the second restart is one too many: app restarts pool
+    await expect_events(probe, ("stop", "job"), Terminated(child, None))
+    # The restarted pool is empty: dynamic children are not part of its spec.
+    assert actor_system.registry.whereis("pool") == plain
+    assert await pool.which_children() == []

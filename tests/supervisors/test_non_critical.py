@@ -165,3 +165,26 @@ async def test_past_its_budget_a_child_without_backoff_retries_on_the_default_on
     points.tell("crash")  # past it: the default back-off starts at 0.1 s (jitter 0.2)
     await expect_events(probe, ("stop", "points"), ("restart", "points"))
     assert at_once < 0.08 <= time.monotonic() - began < 0.5
+
+
+async def test_a_non_critical_subtree_that_gives_up_degrades_without_escalating(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    events = TestProbe(actor_system)
+    actor_system.topics.subscribe(DEGRADED, events.ref)
+    root = actor_system.spawn(Supervisor("shop", max_restarts=0, children=[
+        Child(Worker, probe.ref, "orders", name="orders"),
+        Supervisor("loyalty", max_restarts=0, critical=False,
+                   backoff=Backoff(initial=0.01, maximum=0.01, jitter=0.0), children=[
+                       Child(Worker, probe.ref, "points", name="points"),
+                   ]),
+    ]))
+    await expect_events(probe, ("start", "orders"), ("start", "points"))
+    loyalty = whereis(actor_system, "loyalty")
+    for _ in range(3):  # loyalty gives up each time; shop (budget 0) never does
+        whereis(actor_system, "points").tell("crash")
+        await expect_events(probe, ("stop", "points"), ("start", "points"))
+    assert (await events.expect(Degraded)).child == loyalty.address
+    assert root.is_alive and whereis(actor_system, "loyalty") == loyalty
+    assert await whereis(actor_system, "orders").ask("ping", timeout=1.0) == ("pong", "orders")

@@ -21,6 +21,8 @@ from typing import Any
 
 import anyio
 
+from runtime._run import run
+
 __all__ = ("main",)
 
 
@@ -170,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sample":
             return _sample(args)
         command = {"node": _run_node, "tree": _tree, "top": _top}[args.command]
-        anyio.run(command, args)
+        # runtime.run: uvloop when it is installed (pip install 'repertory[fast]').
+        run(command, args)
     except CommandError as error:
         print(f"repertory {args.command}: {error}", file=sys.stderr)
         return 2

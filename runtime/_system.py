@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup
 
 from actors._actor import Actor
 from actors._ref import ActorRef
+from actors.errors import ActorError
 from actors.mailbox import Mailbox
 from runtime._cell import Cell
 from runtime._cluster import Cluster, cookie_bytes
@@ -444,10 +445,33 @@ class ActorSystem:
     async def lookup(
         self, name: str, node: str | None = None, *, timeout: float = 5.0
     ) -> ActorRef[Any] | None:
-        """The actor registered as `name`: on `node`, or (node=None) here or anywhere in
-        the cluster under a cluster-wide name. None when there is none."""
-        if node is None or node == self.node:
-            return self.registry.whereis(name)
+        """The actor registered as `name`, on `node` or (``node=None``) anywhere.
+
+        With ``node=None`` it looks here first (local names, then cluster-wide names),
+        then asks every linked node at once and takes the answer of the first node in
+        name order that has one, so every caller agrees. None when no node has it;
+        a node that does not answer within `timeout` seconds counts as not having it.
+        """
+        if node is not None and node != self.node:
+            return await self._lookup_on(node, name, timeout)
+        found = self.registry.whereis(name)
+        if found is not None or node == self.node or self._cluster is None:
+            return found
+        peers = sorted(self._cluster.links)
+        answers: dict[str, ActorRef[Any] | None] = {}
+
+        async def ask(peer: str) -> None:
+            try:
+                answers[peer] = await self._lookup_on(peer, name, timeout)
+            except ActorError:
+                answers[peer] = None  # down, or too slow: it does not have the name
+
+        async with anyio.create_task_group() as asks:
+            for peer in peers:
+                asks.start_soon(ask, peer)
+        return next((answers[p] for p in peers if answers.get(p) is not None), None)
+
+    async def _lookup_on(self, node: str, name: str, timeout: float) -> ActorRef[Any] | None:
         from actors.errors import AskTimeoutError
         from runtime._kernel import Expired
 

@@ -333,6 +333,13 @@ class Cluster(ClusterState):
         return self.links.get(ref.node)
 
     def tell(self, ref: RemoteRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
+        # The hot path of remote tells, kept short: a linked node, no sender.
+        link = self.links.get(ref._node)
+        if link is not None and sender is None:
+            payload = self.codec.encode(message)  # SerializationError reaches the sender
+            if not link.tell(ref._uid, payload):
+                self.system.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+            return
         if ref.node == self.node:
             cell = self.exported.get(ref.uid)
             if cell is not None:
@@ -340,8 +347,7 @@ class Cluster(ClusterState):
             else:
                 self.system.dead_letter(message, ref.address, "no such actor")
             return
-        payload = self.codec.encode(message)  # SerializationError reaches the sender
-        link = self.links.get(ref.node)
+        payload = self.codec.encode(message)
         frame = wire.Tell(ref.uid, payload, self.ref_to_text(sender))
         if link is None or not link.send(frame):
             self.system.dead_letter(message, ref.address, f"node {ref.node} is not linked")

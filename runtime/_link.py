@@ -17,12 +17,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 from anyio.abc import ByteStream
 
 from actors.errors import ActorStoppedError, SerializationError
 from runtime import _frames as wire
 from runtime._envelope import Envelope
 from runtime._kernel import Kernel
+from runtime._link_io import LinkWriter, TransportReceiver, asyncio_transport
 from runtime._phi import PhiAccrualDetector
 from runtime._remote import (
     RemoteReplySlot,
@@ -62,9 +64,14 @@ class Link:
         self.peer = peer
         self.outgoing = outgoing
         self.detector = detector
-        self.reader = wire.FrameReader(stream, max_frame_size=max_frame_size)
-        self.writer = wire.FrameWriter(
-            stream, max_frame_size=max_frame_size, high_water=TELL_HIGH_WATER
+        # On asyncio a plain TCP stream is read from its transport (see _link_io).
+        receiving: anyio.abc.ByteReceiveStream = stream
+        if cluster.kernel.name == "asyncio" and asyncio_transport(stream) is not None:
+            receiving = TransportReceiver(stream)
+        self.reader = wire.FrameReader(receiving, max_frame_size=max_frame_size)
+        self.writer = LinkWriter(
+            stream, max_frame_size=max_frame_size, high_water=TELL_HIGH_WATER,
+            backend=cluster.kernel.name,
         )
         self.pending: dict[int, Any] = {}
         self._corr = itertools.count(1)
@@ -156,6 +163,14 @@ class Link:
         """Queue `frame`; False when the link cannot take it (closed or full)."""
         try:
             self.writer.send_nowait(frame)
+        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        return True
+
+    def tell(self, target: int | str, payload: bytes) -> bool:
+        """Queue a sender-less tell of an encoded message; False as for `send`."""
+        try:
+            self.writer.tell_nowait(target, payload)
         except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
         return True

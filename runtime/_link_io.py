@@ -1,0 +1,276 @@
+"""The link's byte I/O on asyncio: frames out and bytes in without anyio's per-call cost.
+
+Both classes keep the behaviour of what they replace and exist for speed: measured on
+remote asks (one frame out, one back), anyio's stream calls were most of the runtime's
+own work per round trip.
+
+`LinkWriter` batches like `FrameWriter`, without a task switch per batch.
+`FrameWriter` hands frames to a writer task, which costs a wake-up, a task switch and
+anyio's send (a checkpoint, and an event per call) for every batch. On asyncio,
+`LinkWriter` instead schedules one callback at the end of the current event-loop turn,
+which hands everything queued in that turn to the transport in one write. The writer
+task remains for what a callback cannot do: wait for room when the socket is full
+(back-pressure), and report a broken connection. Guarantees are `FrameWriter`'s: frames
+are written whole and in queue order (the callback only writes when no batch of the
+writer task is in flight and the transport holds nothing unsent), memory is bounded
+by the high-water mark.
+
+`TransportReceiver` is the byte stream the link's `FrameReader` reads. anyio's
+`receive` resumes reading on the transport before each wait and pauses it after (two
+epoll_ctl system calls per message on a quiet link); this one takes the protocol's
+place on the transport, keeps reading on, and pauses only past `READ_HIGH_WATER`
+buffered bytes. Writes, back-pressure and closing still go through anyio's stream
+(its protocol is told everything that concerns them).
+
+Only plain TCP streams on asyncio (or uvloop) take these paths; TLS streams and trio
+keep anyio's. On trio the only way to run a callback from the loop is `run_sync_soon`,
+which wakes the loop through a socket: measured, that made remote asks slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from runtime import _frames as wire
+
+__all__ = (
+    "COALESCE_BYTES", "READ_HIGH_WATER", "LinkWriter", "TransportReceiver", "asyncio_transport",
+)
+
+# Bytes received and not yet read past which the receiver pauses the transport.
+READ_HIGH_WATER = 4 * 1024 * 1024
+# Payload bytes of sender-less tells to one target gathered into one TellMany frame.
+COALESCE_BYTES = 256 * 1024
+
+
+_TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "set_protocol",
+                      "pause_reading", "resume_reading")
+
+
+def asyncio_transport(stream: anyio.abc.ByteStream) -> Any:
+    """The transport under anyio's plain TCP stream on asyncio, or None (TLS, trio)."""
+    # anyio's asyncio SocketStream keeps it here: an asyncio transport, or uvloop's
+    # (which has the same methods but is no asyncio.Transport).
+    transport = getattr(stream, "_transport", None)
+    protocol = getattr(stream, "_protocol", None)
+    if protocol is None or not all(
+        callable(getattr(transport, method, None)) for method in _TRANSPORT_METHODS
+    ):
+        return None
+    return transport
+
+
+class LinkWriter(wire.FrameWriter):
+    """A `FrameWriter` that writes each event-loop turn's frames from a loop callback
+    (asyncio and plain TCP only; otherwise it is a `FrameWriter`)."""
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        *,
+        max_frame_size: int,
+        high_water: int,
+        backend: str,
+    ) -> None:
+        super().__init__(stream, max_frame_size=max_frame_size, high_water=high_water)
+        self._scheduled = False
+        self._transport: asyncio.WriteTransport | None = None
+        self._call_soon: Any = None
+        transport = asyncio_transport(stream) if backend == "asyncio" else None
+        if transport is not None:
+            self._transport = transport
+            self._call_soon = asyncio.get_running_loop().call_soon
+        # Sender-less tells to one target, not yet encoded as a frame (see tell_nowait).
+        self._batch: list[bytes] = []
+        self._batch_target: int | str | None = None
+        self._batch_bytes = 0
+        self._batch_limit = min(COALESCE_BYTES, max_frame_size // 2)
+
+    def send_nowait(self, frame: wire.Frame) -> None:
+        if self._call_soon is None:
+            super().send_nowait(frame)
+            return
+        # FrameWriter.send_nowait, but the batch is flushed by a callback at the end of
+        # this loop turn rather than by waking the writer task.
+        self._check_open()
+        if self._batch:
+            self._end_batch()  # the tells queued before go first
+        if len(self._pending) >= self._high_water:
+            raise anyio.WouldBlock
+        self._queued += wire._append_frame(self._pending, frame, self._max_frame_size)
+        if not self._scheduled:
+            self._scheduled = True
+            self._call_soon(self._flush_turn)
+
+    def tell_nowait(self, target: int | str, payload: bytes) -> None:
+        """Queue a sender-less tell of an encoded message, as `send_nowait(Tell(...))`.
+
+        The tells to one target queued in one loop turn leave as one `TellMany` frame
+        (in order, and behind whatever was queued before them): per message, the wire
+        and both ends then carry a payload, not a frame.
+        """
+        if self._call_soon is None or len(payload) > self._batch_limit:
+            self.send_nowait(wire.Tell(target, payload))
+            return
+        if target != self._batch_target or self._batch_bytes > self._batch_limit:
+            self._check_open()
+            if self._batch:
+                self._end_batch()
+            self._batch_target = target
+        elif self._closing or self._broken is not None:
+            self._check_open()  # raises
+        if len(self._pending) + self._batch_bytes >= self._high_water:
+            raise anyio.WouldBlock
+        self._batch.append(payload)
+        self._batch_bytes += len(payload)
+        if not self._scheduled:
+            self._scheduled = True
+            self._call_soon(self._flush_turn)
+
+    def _end_batch(self) -> None:
+        """Encode the tells waiting in the batch as one frame at the end of the queue."""
+        batch, target = self._batch, self._batch_target
+        self._batch, self._batch_target, self._batch_bytes = [], None, 0
+        if not batch or target is None:
+            return
+        frame = wire.Tell(target, batch[0]) if len(batch) == 1 else wire.TellMany(target, batch)
+        self._queued += wire._append_frame(self._pending, frame, self._max_frame_size)
+
+    async def flush(self) -> None:
+        self._end_batch()
+        await super().flush()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) + self._batch_bytes
+
+    def _flush_turn(self) -> None:
+        self._scheduled = False
+        self._end_batch()
+        pending = self._pending
+        if not pending or self._closing or self._broken is not None:
+            self._signal_writer()
+            return
+        if self._written + len(pending) != self._queued:
+            self._signal_writer()  # the writer task has a batch in flight: it goes next
+            return
+        data = bytes(pending)
+        try:
+            sent = self._write(data)
+        except OSError:
+            self._signal_writer()  # the writer task meets the error and reports it
+            return
+        del pending[:sent]
+        self._written += sent
+        self._notify()
+        if pending:
+            self._signal_writer()  # the socket is full: the writer task waits for room
+
+    def _write(self, data: bytes) -> int:
+        """Hand `data` to the transport; 0 when the writer task should do it instead."""
+        transport = self._transport
+        assert transport is not None
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return 0  # leave it to the writer task (order, back-pressure, errors)
+        transport.write(data)  # sends at once, buffering only what the socket refuses
+        return len(data)
+
+
+class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):
+    """The received bytes of a plain TCP stream on asyncio, read from its transport.
+
+    Make it right after the handshake, before anything else reads `stream`: it takes
+    over the bytes anyio's protocol has buffered, then the protocol's place on the
+    transport. `receive` behaves as anyio's: it returns what arrived (at most
+    `max_bytes`), raises `anyio.EndOfStream` at the peer's end of stream and
+    `anyio.BrokenResourceError` when the connection failed; it checkpoints when data
+    is there at once, and cancelling a wait loses nothing.
+    """
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        transport = asyncio_transport(stream)
+        if transport is None:
+            raise ValueError("TransportReceiver needs anyio's plain TCP stream on asyncio")
+        self._transport = transport
+        self._anyio = anyio_protocol = getattr(stream, "_protocol")  # noqa: B009
+        self._chunks: deque[bytes] = deque(anyio_protocol.read_queue)
+        anyio_protocol.read_queue.clear()
+        self._buffered = sum(len(chunk) for chunk in self._chunks)
+        self._eof: bool = anyio_protocol.is_at_eof
+        self._error: BaseException | None = anyio_protocol.exception
+        self._lost = transport.is_closing()
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        transport.set_protocol(self)
+        if not self._lost:
+            transport.resume_reading()
+
+    # -- the protocol side (called by the transport) ------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(bytes(data))
+        self._buffered += len(data)
+        if self._buffered > READ_HIGH_WATER and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake()
+        result: bool | None = self._anyio.eof_received()
+        return result
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if exc is not None:
+            self._error = exc
+        self._wake()
+        self._anyio.connection_lost(exc)  # anyio's send and aclose learn of it too
+
+    def pause_writing(self) -> None:
+        self._anyio.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._anyio.resume_writing()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the stream side (called by the link's reader) ------------------------------------
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        chunks = self._chunks
+        if chunks:
+            await asyncio.sleep(0)  # a checkpoint, as anyio's receive has
+        while not chunks and not self._eof and not self._lost:
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        if not chunks:
+            if self._error is not None:
+                raise anyio.BrokenResourceError from self._error
+            if self._lost and not self._eof:
+                raise anyio.ClosedResourceError
+            raise anyio.EndOfStream
+        chunk = chunks.popleft()
+        if len(chunk) > max_bytes:
+            chunk, rest = chunk[:max_bytes], chunk[max_bytes:]
+            chunks.appendleft(rest)
+        self._buffered -= len(chunk)
+        if self._paused and self._buffered < READ_HIGH_WATER // 2:
+            self._paused = False
+            self._transport.resume_reading()
+        return chunk
+
+    async def aclose(self) -> None:
+        """The link closes the stream it came from, which closes the transport."""

@@ -1,0 +1,193 @@
+"""The link's asyncio I/O (`runtime._link_io`) over real sockets on 127.0.0.1.
+
+`LinkWriter` keeps `FrameWriter`'s order and bounds while it writes from a loop
+callback and gathers sender-less tells into `TellMany` frames; `TransportReceiver`
+reads what anyio's stream would have read, including bytes anyio had buffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import pytest
+from anyio.abc import SocketAttribute
+
+from runtime import _frames as wire
+from runtime._link_io import READ_HIGH_WATER, LinkWriter, TransportReceiver, asyncio_transport
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def socket_pair() -> AsyncIterator[tuple[anyio.abc.SocketStream, anyio.abc.SocketStream]]:
+    """Two ends of one TCP connection on 127.0.0.1."""
+    accepted: list[anyio.abc.SocketStream] = []
+    ready = anyio.Event()
+
+    async def accept(stream: anyio.abc.SocketStream) -> None:
+        accepted.append(stream)
+        ready.set()
+        await anyio.sleep_forever()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener, anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, accept)
+        client = await anyio.connect_tcp("127.0.0.1", listener.extra(SocketAttribute.local_port))
+        await ready.wait()
+        async with client, accepted[0]:
+            yield client, accepted[0]
+        tasks.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def running(writer: LinkWriter) -> AsyncIterator[LinkWriter]:
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(writer.run)
+        yield writer
+        await writer.aclose()
+
+
+async def frames(stream: anyio.abc.ByteStream, count: int) -> list[Any]:
+    reader = wire.FrameReader(stream)
+    with anyio.fail_after(5):
+        return [await reader.receive() for _ in range(count)]
+
+
+def writer_for(stream: anyio.abc.ByteStream, backend: str, **options: Any) -> LinkWriter:
+    options = {"max_frame_size": 1 << 20, "high_water": 1 << 20, **options}
+    return LinkWriter(stream, backend=backend, **options)
+
+
+async def test_tells_of_one_turn_travel_as_one_frame_per_target_run_in_order(
+    anyio_backend: str,
+) -> None:
+    async with socket_pair() as (ours, theirs):
+        async with running(writer_for(ours, anyio_backend)) as writer:
+            for i in range(3):
+                writer.tell_nowait(1, b"a%d" % i)
+            writer.tell_nowait(2, b"b0")
+            writer.send_nowait(wire.Ask(7, 1, b"ask"))
+            writer.tell_nowait(1, b"a3")
+            await writer.flush()
+        got = await frames(theirs, 4 if anyio_backend == "asyncio" else 6)
+    if anyio_backend == "asyncio":
+        assert got == [
+            wire.TellMany(1, [b"a0", b"a1", b"a2"]), wire.Tell(2, b"b0"),
+            wire.Ask(7, 1, b"ask"), wire.Tell(1, b"a3"),
+        ]
+    else:  # trio keeps FrameWriter's path: one Tell per tell, the same order
+        assert got == [wire.Tell(1, b"a0"), wire.Tell(1, b"a1"), wire.Tell(1, b"a2"),
+                       wire.Tell(2, b"b0"), wire.Ask(7, 1, b"ask"), wire.Tell(1, b"a3")]
+
+
+async def test_a_large_payload_goes_alone_and_an_oversized_one_fails_at_the_sender(
+    anyio_backend: str,
+) -> None:
+    async with socket_pair() as (ours, theirs):
+        writer = writer_for(ours, anyio_backend, max_frame_size=1000)
+        async with running(writer):
+            writer.tell_nowait(1, b"small")
+            writer.tell_nowait(1, b"x" * 600)  # over half the frame limit: its own Tell
+            with pytest.raises(wire.FrameError, match="exceeds the 1000-byte frame limit"):
+                writer.tell_nowait(1, b"y" * 2000)
+            await writer.flush()
+        assert await frames(theirs, 2) == [wire.Tell(1, b"small"), wire.Tell(1, b"x" * 600)]
+
+
+async def test_tells_are_bounded_by_the_high_water_mark(anyio_backend: str) -> None:
+    async with socket_pair() as (ours, _):
+        writer = writer_for(ours, anyio_backend, high_water=100)
+        with pytest.raises(anyio.WouldBlock):
+            for _ in range(50):
+                writer.tell_nowait(1, b"0123456789")  # no writer task, no loop turn
+        assert writer.pending >= 100
+
+
+async def test_a_closed_writer_refuses_tells(anyio_backend: str) -> None:
+    async with socket_pair() as (ours, _):
+        writer = writer_for(ours, anyio_backend)
+        async with running(writer):
+            pass
+        with pytest.raises(anyio.ClosedResourceError):
+            writer.tell_nowait(1, b"late")
+
+
+async def test_many_tells_under_load_arrive_whole_and_in_order(anyio_backend: str) -> None:
+    sent = [b"%d" % i for i in range(20_000)]
+    async with socket_pair() as (ours, theirs):
+        async with running(writer_for(ours, anyio_backend)) as writer:
+            for i, payload in enumerate(sent):
+                writer.tell_nowait(i % 3, payload)
+                if i % 500 == 0:
+                    await anyio.lowlevel.checkpoint()
+            writer.send_nowait(wire.Goodbye("end"))
+        reader = wire.FrameReader(theirs)
+        got: list[tuple[int | str, bytes]] = []
+        with anyio.fail_after(10):
+            while not isinstance(frame := await reader.receive(), wire.Goodbye):
+                if isinstance(frame, wire.TellMany):
+                    got += [(frame.target, payload) for payload in frame.payloads]
+                else:
+                    assert isinstance(frame, wire.Tell)
+                    got.append((frame.target, frame.payload))
+    assert got == [(i % 3, payload) for i, payload in enumerate(sent)]
+
+
+# -- TransportReceiver (asyncio only: it is asyncio's) --------------------------------------
+
+
+asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+
+
+@asyncio_only
+async def test_the_receiver_keeps_what_anyio_had_buffered() -> None:
+    async with socket_pair() as (ours, theirs):
+        await theirs.send(b"hello, world")
+        assert await ours.receive(5) == b"hello"  # anyio keeps the rest in its queue
+        receiver = TransportReceiver(ours)
+        assert await receiver.receive() == b", world"
+        await theirs.send(b"more")
+        assert await receiver.receive(2) == b"mo"
+        assert await receiver.receive() == b"re"
+
+
+@asyncio_only
+async def test_the_receiver_ends_as_anyio_would() -> None:
+    async with socket_pair() as (ours, theirs):
+        receiver = TransportReceiver(ours)
+        await theirs.send(b"last")
+        await theirs.send_eof()
+        assert await receiver.receive() == b"last"
+        with pytest.raises(anyio.EndOfStream):
+            await receiver.receive()
+        await ours.send(b"the other way still works")  # an end of stream is half a close
+        assert await theirs.receive() == b"the other way still works"
+
+
+@asyncio_only
+async def test_the_receiver_pauses_reading_past_its_high_water_mark() -> None:
+    async with socket_pair() as (ours, theirs):
+        receiver = TransportReceiver(ours)
+        transport = asyncio_transport(ours)
+        block = b"x" * 65536
+        async with anyio.create_task_group() as tasks:
+
+            async def flood() -> None:
+                for _ in range(READ_HIGH_WATER // len(block) + 32):
+                    await theirs.send(block)
+
+            tasks.start_soon(flood)
+            with anyio.fail_after(5):
+                while transport.is_reading():  # noqa: ASYNC110 - the transport's own state
+                    await anyio.sleep(0.01)
+            assert receiver._buffered > READ_HIGH_WATER  # it stopped taking more
+            received = 0
+            with anyio.fail_after(10):
+                while received < (READ_HIGH_WATER // len(block) + 32) * len(block):
+                    received += len(await receiver.receive())
+        assert transport.is_reading()

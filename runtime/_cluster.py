@@ -77,7 +77,7 @@ class Cluster(ClusterState):
         listen: str,
         cookie: bytes,
         seeds: tuple[str, ...],
-        ssl_context: ssl.SSLContext | None,
+        ssl_context: TLSContexts | None,
         heartbeat_interval: float,
         phi_threshold: float,
         max_frame_size: int,
@@ -86,7 +86,8 @@ class Cluster(ClusterState):
         self._listen = listen
         self._cookie = cookie
         self._seeds = seeds
-        self._ssl = ssl_context
+        # A node both accepts and dials: the server side and the client side of TLS.
+        self._server_ssl, self._client_ssl = tls_contexts(ssl_context)
         self.heartbeat_interval = heartbeat_interval
         self._phi_threshold = phi_threshold
         self._max_frame_size = max_frame_size
@@ -112,7 +113,7 @@ class Cluster(ClusterState):
         self._task_group = task_group
         self.kernel = self.system.kernel
         _, host, port = parse_address(self._listen)
-        listener = await listen(host, port, ssl_context=self._ssl)
+        listener = await listen(host, port, ssl_context=self._server_ssl)
         from anyio.abc import SocketAttribute
 
         port = listener.extra(SocketAttribute.local_port)
@@ -180,7 +181,7 @@ class Cluster(ClusterState):
 
     async def _dial(self, host: str, port: int, expect: str | None) -> Link:
         try:
-            stream = await connect(host, port, ssl_context=self._ssl)
+            stream = await connect(host, port, ssl_context=self._client_ssl)
         except OSError as error:
             raise NodeDownError(expect or f"{host}:{port}", f"cannot connect: {error}") from None
         try:
@@ -496,6 +497,34 @@ class Cluster(ClusterState):
             return
         self.add_remote_watch(watcher, ref)
         link.send(wire.Watch(ref.uid, ref_text(self.node, watcher.uid, watcher.name)))
+
+
+TLSContexts = ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext]
+
+
+def tls_contexts(
+    given: TLSContexts | None,
+) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+    """(server side, client side) from ``ssl_context=``: a pair, or one context that can
+    take both sides (``ssl.PROTOCOL_TLS``); raises `ValueError` for one that cannot."""
+    if given is None:
+        return None, None
+    if isinstance(given, tuple):
+        server, client = given
+        if server.protocol == ssl.PROTOCOL_TLS_CLIENT or client.protocol == ssl.PROTOCOL_TLS_SERVER:
+            raise ValueError(
+                "ssl_context=(server, client): the first context accepts connections and "
+                "the second dials them; got them the other way round"
+            )
+        return server, client
+    if given.protocol in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS_CLIENT):
+        side = "server" if given.protocol == ssl.PROTOCOL_TLS_SERVER else "client"
+        raise ValueError(
+            "a node both accepts and dials links, so it needs both sides of TLS: give "
+            "ssl_context=(server_context, client_context) (for mutual TLS, both with "
+            f"load_cert_chain and the cluster's CA); got only a {side} context"
+        )
+    return given, given
 
 
 def _dialable(node: str) -> bool:

@@ -84,7 +84,7 @@ class ActorSystem:
         data_dir: str | None = None,
         shutdown_timeout: float = 10.0,
         allow_pickle: bool = True,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
         max_frame_size: int = 64 * 1024 * 1024,

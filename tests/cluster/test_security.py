@@ -11,7 +11,9 @@ from __future__ import annotations
 import pickle
 import re
 import socket
+import ssl
 import struct
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import anyio.abc
 import msgspec
 import pytest
 from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSAttribute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec.msgpack import Ext
@@ -28,7 +31,7 @@ from msgspec.msgpack import Ext
 from actors.errors import AuthenticationError
 from actors.messages import DeadLetter
 from actors.testkit import TestProbe
-from runtime import _codec
+from runtime import ActorSystem, _codec
 from runtime import _frames as wire
 from runtime._handshake import HandshakeError, client_handshake, connect
 from tests.cluster.nodes import COOKIE, ROOT, NodeProcess, Nodes, open_node, wait_for_log
@@ -330,3 +333,67 @@ async def test_a_node_without_pickle_dead_letters_pickled_payloads_unread(
         assert not trap.exists()
         await sink.expect_no_message(0.05)
         assert await control.ask(("members",), timeout=2.0)  # the link stayed up
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the cluster's CA and every node's)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=repertory-test", "-keyout", str(key),
+         "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def mutual_tls(cert: Path, key: Path, *, with_cert: bool = True) -> tuple[Any, Any]:
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(cert))
+    server.load_cert_chain(cert, key)
+    server.verify_mode = ssl.CERT_REQUIRED
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
+    if with_cert:
+        client.load_cert_chain(cert, key)
+    return server, client
+
+
+@pytest.mark.anyio
+async def test_nodes_link_over_mutual_tls(
+    anyio_backend: str, certificates: tuple[Path, Path]
+) -> None:
+    tls = mutual_tls(*certificates)
+    async with (
+        open_node("tls-a", ssl_context=tls) as a,
+        open_node("tls-b", ssl_context=tls, check_tasks=False) as b,
+    ):
+        probe = TestProbe(a, name="probe")
+        assert await b.cluster.join(a.address) == a.address
+        remote = await b.lookup("probe", node=a.address)
+        assert remote is not None
+        remote.tell("over TLS")
+        assert await probe.expect("over TLS") == "over TLS"
+        assert all(link.stream.extra(TLSAttribute.ssl_object, None) is not None
+                   for node in (a, b) for link in node.cluster.links.values())
+
+        # A node without a client certificate does not get past TLS, let alone the
+        # cookie: the listener drops it (under TLS 1.3, once the client has finished its
+        # side of the TLS handshake, so the joiner sees the link close in the cookie's).
+        no_cert = mutual_tls(*certificates, with_cert=False)
+        async with open_node("tls-c", ssl_context=no_cert, check_tasks=False) as c:
+            with pytest.raises(AuthenticationError, match="closed during the handshake"):
+                await c.cluster.join(a.address)
+            assert c.cluster.members == {c.address}
+
+
+def test_one_tls_context_for_one_side_is_refused_early(certificates: tuple[Path, Path]) -> None:
+    server, client = mutual_tls(*certificates)
+    with pytest.raises(ValueError, match=r"ssl_context=\(server_context, client_context\).*"
+                       r"got only a server context"):
+        ActorSystem("x", listen="127.0.0.1:0", cookie="c", ssl_context=server)
+    with pytest.raises(ValueError, match="got them the other way round"):
+        ActorSystem("x", listen="127.0.0.1:0", cookie="c", ssl_context=(client, server))

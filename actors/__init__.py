@@ -25,6 +25,7 @@ from actors.errors import SerializationError as SerializationError
 from actors.errors import UnroutableError as UnroutableError
 from actors.mailbox import Mailbox as Mailbox
 from actors.messages import DeadLetter as DeadLetter
+from actors.messages import StreamEntry as StreamEntry
 from actors.messages import Terminated as Terminated
 
 __all__ = (
@@ -45,6 +46,7 @@ __all__ = (
     "NodeDownError",
     "Reply",
     "SerializationError",
+    "StreamEntry",
     "Terminated",
     "UnroutableError",
     "errors",

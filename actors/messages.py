@@ -12,7 +12,7 @@ import msgspec
 if TYPE_CHECKING:
     from actors._ref import ActorRef
 
-__all__ = ("DeadLetter", "NameLost", "NodeDown", "NodeUp", "Terminated")
+__all__ = ("DeadLetter", "NameLost", "NodeDown", "NodeUp", "StreamEntry", "Terminated")
 
 
 class Terminated(msgspec.Struct, frozen=True):
@@ -54,3 +54,16 @@ class NameLost(msgspec.Struct, frozen=True):
 
     name: str
     winner: ActorRef[Any]
+
+
+class StreamEntry(msgspec.Struct, frozen=True):
+    """One entry of a stream, told to its subscribers (see `system.streams`).
+
+    `offset` numbers it within the stream `stream`, from 0 in append order; commit it
+    on the subscription once handled. The same entry may arrive again (a group member
+    left before committing it, a seek, a restart): handle it idempotently.
+    """
+
+    stream: str
+    offset: int
+    message: Any

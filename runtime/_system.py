@@ -28,6 +28,7 @@ from runtime._lifecycle import START, STOPPED, STOPPING, construct, kill, reques
 from runtime._ref_local import LocalRef
 from runtime._registry import Registry, Topics, check_name
 from runtime._snapshot import ActorInfo, describe
+from runtime._streams import Streams
 from runtime._timers import Timers
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class ActorSystem:
             raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
         self.registry = Registry(self)
         self.topics = Topics(self)
+        self.streams = Streams(self)
         self.dead_letters = DeadLetters(self.topics)
         self._exchanges: Exchanges | None = None
         # Blocking handlers running in worker threads right now: while this is non-zero,
@@ -170,9 +172,12 @@ class ActorSystem:
         finally:
             self._closed = True
             task_group.cancel_scope.cancel()
-            # Not passing the body's exception on: the task group would wrap it in an
-            # ExceptionGroup, and the body's own error should reach the caller as it is.
-            await task_group.__aexit__(None, None, None)
+            try:
+                # Not passing the body's exception on: the task group would wrap it in an
+                # ExceptionGroup, and the body's own error should reach the caller as it is.
+                await task_group.__aexit__(None, None, None)
+            finally:
+                self.streams.close()  # last: no actor is left to append or commit
         return None
 
     async def _stop_everything(self) -> None:
@@ -362,6 +367,7 @@ class ActorSystem:
         """A cell terminated: drop its names and subscriptions."""
         self.registry.forget(cell.ref)
         self.topics.forget(cell.ref)
+        self.streams.forget(cell.ref)
         if self._exchanges is not None:
             self._exchanges.forget(cell.ref)
         if self._cluster is not None:

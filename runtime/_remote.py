@@ -19,7 +19,7 @@ from runtime._frames import RemoteError
 from runtime._kernel import Expired
 
 if TYPE_CHECKING:
-    from runtime._cluster import Cluster
+    from runtime._cluster_remote import ClusterRemote
     from runtime._link import Link
 
 __all__ = (
@@ -55,7 +55,7 @@ class RemoteRef(ActorRef[M]):
 
     __slots__ = ("_cluster", "_name", "_node", "_uid")
 
-    def __init__(self, cluster: Cluster, node: str, uid: int, name: str | None) -> None:
+    def __init__(self, cluster: ClusterRemote, node: str, uid: int, name: str | None) -> None:
         self._cluster = cluster
         self._node = node
         self._uid = uid

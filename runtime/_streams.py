@@ -115,6 +115,11 @@ class Streams:
 
     def check_usable(self, what: str) -> None:
         system = self._system
+        if not hasattr(system, "timers"):  # set when the system is entered
+            raise RuntimeError(
+                f"{what} of system {system.name} cannot be used yet: the system is not "
+                "running; use streams inside `async with ActorSystem(...)`"
+            )
         if self._closed:
             raise RuntimeError(
                 f"{what} of system {system.node} is closed: the system has shut down; "

@@ -398,8 +398,11 @@ async def test_streams_refuse_worker_threads(actor_system: ActorSystem) -> None:
     assert len(actor_system.streams.stream("s")) == 0
 
 
-async def test_streams_close_with_their_system(anyio_backend: str) -> None:
-    async with ActorSystem("short") as system:
+async def test_streams_live_while_their_system_runs(anyio_backend: str) -> None:
+    system = ActorSystem("short")
+    with pytest.raises(RuntimeError, match="the system is not running"):
+        system.streams.stream("s")
+    async with system:
         stream = system.streams.stream("s")
     with pytest.raises(RuntimeError, match="the system has shut down"):
         stream.append("late")

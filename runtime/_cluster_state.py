@@ -95,6 +95,9 @@ class ClusterState:
             nodes.discard(peer)
         for watchers in self.watched_by.values():
             watchers.difference_update({entry for entry in watchers if entry[0] == peer})
+        exchanges = self.system._exchanges  # None until the first exchange
+        if exchanges is not None:
+            exchanges.forget_node(peer)  # now, before any publish could route there
 
     # -- watches across nodes ------------------------------------------------------------
 

@@ -1,10 +1,20 @@
-"""The system's exchanges, by name; bindings drop when their actors stop."""
+"""The system's exchanges, by name; bindings drop when their actors stop.
+
+A local actor's bindings drop when its cell terminates (`ActorSystem.forget`). A remote
+actor's drop when the cluster says it stopped: the first time a remote ref is bound,
+a small watcher actor watches it, and its `Terminated` (also sent when the actor's
+node goes down) unbinds it everywhere. The cluster also calls `forget_node` as soon as
+a node goes down, so no publish routes to a dead node in between.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from actors._actor import Actor
 from actors._ref import ActorRef
+from actors.messages import Terminated
 from actors.routing._exchange import Exchange, ExchangeKind
 
 if TYPE_CHECKING:
@@ -17,6 +27,7 @@ class Exchanges:
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self._exchanges: dict[str, Exchange] = {}
+        self._watcher: ActorRef[Any] | None = None
 
     def get(self, name: str, kind: ExchangeKind, alternate: str | None = None) -> Exchange:
         exchange = self._exchanges.get(name)
@@ -29,22 +40,61 @@ class Exchanges:
             if alternate is not None and (
                 exchange.alternate is None or exchange.alternate.name != alternate
             ):
-                raise ValueError(f"exchange {name!r} exists with another alternate exchange")
+                now = "none" if exchange.alternate is None else repr(exchange.alternate.name)
+                raise ValueError(
+                    f"exchange {name!r} exists with alternate {now}, not {alternate!r}; "
+                    "an exchange's alternate is fixed when it is created"
+                )
             return exchange
         fallback = None
         if alternate is not None:
             fallback = self._exchanges.get(alternate)
             if fallback is None:
                 raise ValueError(
-                    f"alternate exchange {alternate!r} does not exist; create it first"
+                    f"alternate exchange {alternate!r} of {name!r} does not exist; create "
+                    f"it first with system.exchange({alternate!r}, kind)"
                 )
-        exchange = Exchange(name, kind, alternate=fallback, dead_letter=self._system.dead_letter)
+        exchange = Exchange(
+            name, kind, alternate=fallback, dead_letter=self._system.dead_letter,
+            on_bind=self._bound,
+        )
         self._exchanges[name] = exchange
         return exchange
 
     def forget(self, ref: ActorRef[Any]) -> None:
+        """`ref`'s actor stopped: drop its bindings in every exchange."""
         for exchange in self._exchanges.values():
             exchange.unbind_all(ref)
 
-    def __iter__(self) -> Any:
+    def forget_node(self, node: str) -> None:
+        """`node` went down: drop the bindings of its actors in every exchange."""
+        for exchange in self._exchanges.values():
+            exchange.unbind_node(node)
+
+    def _bound(self, ref: ActorRef[Any]) -> None:
+        # A local actor's bindings drop when its cell terminates; a remote one is
+        # watched, which costs one Watch frame per remote actor bound.
+        if self._system.local_cell(ref) is not None:
+            return
+        if self._watcher is None or not self._watcher.is_alive:
+            self._watcher = self._system.spawn(_RemoteBindingWatcher, self)
+        self._watcher.tell(ref)
+
+    def __iter__(self) -> Iterator[Exchange]:
         return iter(self._exchanges.values())
+
+
+class _RemoteBindingWatcher(Actor[Any]):
+    """Watches remote actors bound to exchanges; unbinds each when it stops."""
+
+    def __init__(self, exchanges: Exchanges) -> None:
+        self.exchanges = exchanges
+        self.watched: set[ActorRef[Any]] = set()
+
+    def receive(self, message: Any) -> None:
+        if isinstance(message, Terminated):
+            self.watched.discard(message.ref)
+            self.exchanges.forget(message.ref)
+        elif isinstance(message, ActorRef) and message not in self.watched:
+            self.watched.add(message)
+            self.context.watch(message)

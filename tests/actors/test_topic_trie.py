@@ -225,6 +225,12 @@ class TrieAgainstModel(RuleBasedStateMachine):
         assert self.trie.remove(pattern, value) is ((pattern, value) in self.model)
         self.model.discard((pattern, value))
 
+    @rule(value=st.integers(0, 3))
+    def remove_value(self, value: int) -> None:
+        bound = {(p, v) for p, v in self.model if v == value}
+        assert self.trie.remove_value(value) == len(bound)
+        self.model -= bound
+
     @rule(key=keys)
     def match(self, key: str) -> None:
         assert self.trie.match(key) == {v for p, v in self.model if reference(p, key)}
@@ -237,3 +243,24 @@ class TrieAgainstModel(RuleBasedStateMachine):
 
 TestTrieAgainstModel = TrieAgainstModel.TestCase
 TestTrieAgainstModel.settings = settings(max_examples=150, stateful_step_count=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(bindings=st.lists(st.tuples(patterns, st.integers(0, 5)), max_size=12),
+       probe=st.lists(keys, min_size=1, max_size=30))
+def test_a_full_prefix_memo_still_matches_the_reference(
+    bindings: list[tuple[str, int]], probe: list[str]
+) -> None:
+    """Past its bound the prefix memo stops growing; walks it cannot hold stay right."""
+    from actors.routing import _topic
+
+    bound, _topic._MIN_REMEMBERED = _topic._MIN_REMEMBERED, 0
+    try:
+        trie: TopicTrie[int] = TopicTrie(cache_size=0)
+        for pattern, value in bindings:
+            trie.add(pattern, value)
+        for key in probe + probe:  # the second pass walks what the memo kept
+            assert trie.match(key) == {v for p, v in bindings if reference(p, key)}
+        assert trie._remembered <= len(trie.patterns())
+    finally:
+        _topic._MIN_REMEMBERED = bound

@@ -1,0 +1,337 @@
+"""Routing through a real system: topic publish with 10 and 10,000 bindings, and what a
+pool's routing adds to a plain tell.
+
+Every figure is end to end: the clock runs from the first publish (or tell) until the
+bound actors (or workers) have handled every copy. Each is the best of three runs, each
+in a fresh system on a fresh event loop, with its baseline taking turns with it in the
+same process.
+
+- topic publish: keys are ``service.region.event`` over 100 words per position (a
+  million keys); 50,000 distinct keys per run, so each publish misses the exchange's
+  cache of 1024 keys and walks the trie, and their 10,000 two-word prefixes come
+  about five times each, so its prefix memo helps little: the worst case. A third row
+  takes keys that carry an id in their last word under 200 prefixes
+  (``s3.r7.id912``), as keys often do. One "audit" actor binds ``#`` so that every
+  key routes; the other bindings spread over up to 1000 actors and mix wildcards: 55%
+  plain keys, 25% one word as ``*``, 10% ``service.region.#``, 10% ``#.region.event``.
+  A publish reaches about 1 actor with 10 bindings and about 1.5 with 10,000 (each
+  row's note says). The rate is publishes per second. Baselines: for 10 bindings,
+  the same deliveries told directly (what the exchange costs over knowing the
+  targets); for 10,000, the rate with 10 bindings. Targets (issue 4): >= 200k/s with
+  10,000 bindings, and within 2x of the rate with 10.
+- pool routing: 4 workers; the pool's `tell` against telling the same workers in the
+  same order directly (the targets listed beforehand), so the difference is the
+  routing. Target (issue 4): at most 20% slower, a ratio >= 0.83.
+
+Run alone with ``python -m bench.routing`` (``--quick`` for a smoke run): it prints the
+table and writes ``bench/results/routing.json``; ``python -m bench`` runs it as one of
+its extra modules. Profile one figure with ``py-spy record -o out.svg -- python -m
+bench.routing profile topic 10000`` (or ``profile topic 10000 ids``, ``profile pool
+random``).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from actors import Actor, ActorRef
+from actors.routing import PoolRef
+from bench._harness import REPEATS, Result, best_rates
+from bench.report import Row, Target, format_table, write_json
+from runtime import ActorSystem
+
+__all__ = ("main", "run")
+
+BACKENDS = ("asyncio", "trio")
+RESULTS = Path(__file__).parent / "results" / "routing.json"
+PUBLISHES = 50_000
+POOL_TELLS = 200_000
+POOL_SIZE = 4
+WORDS = 100  # per key position
+MAX_ACTORS = 1000
+ROUTINGS = ("round_robin", "random", "broadcast", "consistent_hash", "smallest_mailbox")
+DEADLINE = 60.0
+
+
+class _Tally:
+    """Counts handled copies; `done` is set when `expected` have been handled."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.expected = -1
+        self.done = anyio.Event()
+
+    def expect(self, total: int) -> None:
+        self.expected = total
+        if self.seen >= total:
+            self.done.set()
+
+
+class _Sink(Actor[Any]):
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
+
+    def receive(self, message: Any) -> None:
+        tally = self.tally
+        tally.seen += 1
+        if tally.seen == tally.expected:
+            tally.done.set()
+
+
+# -- topic publish ------------------------------------------------------------------------------
+
+
+def _patterns(n: int, rng: random.Random) -> list[str]:
+    """`n` binding patterns: one audit ``#`` and `n - 1` of mixed wildcards."""
+    patterns = ["#"]
+    while len(patterns) < n:
+        s, r, e = (f"{part}{rng.randrange(WORDS)}" for part in "sre")
+        roll = rng.random()
+        if roll < 0.55:
+            patterns.append(f"{s}.{r}.{e}")
+        elif roll < 0.80:
+            words = [s, r, e]
+            words[rng.randrange(3)] = "*"
+            patterns.append(".".join(words))
+        elif roll < 0.90:
+            patterns.append(f"{s}.{r}.#")
+        else:
+            patterns.append(f"#.{r}.{e}")
+    return patterns
+
+
+def _keys(count: int, rng: random.Random, shape: str = "spread") -> list[str]:
+    """`count` distinct keys: "spread" over all 1M, or "ids": 200 two-word prefixes
+    and an id as the last word (``s3.r7.id912``), as keys that carry ids look."""
+    if shape == "ids":
+        prefixes = [f"s{rng.randrange(WORDS)}.r{rng.randrange(WORDS)}" for _ in range(200)]
+        return [f"{rng.choice(prefixes)}.id{i}" for i in range(count)]
+    keys = {f"s{rng.randrange(WORDS)}.r{rng.randrange(WORDS)}.e{rng.randrange(WORDS)}"
+            for _ in range(count * 2)}
+    return list(keys)[:count]
+
+
+def _topic_runs(
+    n_bindings: int, publishes: int, backend: str, shape: str = "spread"
+) -> dict[str, Callable[[], float]]:
+    """The exchange run and (for 10 bindings) its direct-tell twin, each in a fresh
+    system."""
+    rng = random.Random(n_bindings)
+    patterns = _patterns(n_bindings, rng)
+    keys = _keys(publishes, rng, shape)
+    actors = min(n_bindings, MAX_ACTORS)
+
+    async def prepared(system: ActorSystem, tally: _Tally) -> Any:
+        sinks = [system.spawn(_Sink, tally) for _ in range(actors)]
+        exchange = system.exchange("bench", "topic")
+        for index, pattern in enumerate(patterns):
+            exchange.bind(sinks[index % actors], pattern)
+        for sink in sinks:  # all started, so the clock does not time their start
+            await sink.ask(None, timeout=5.0)
+        tally.seen = 0
+        return exchange
+
+    async def through_exchange(system: ActorSystem) -> float:
+        tally = _Tally()
+        exchange = await prepared(system, tally)
+        publish = exchange.publish
+        start = time.perf_counter()
+        total = 0
+        for key in keys:
+            total += publish(key, key)
+        tally.expect(total)
+        await tally.done.wait()
+        return time.perf_counter() - start
+
+    async def told_directly(system: ActorSystem) -> float:
+        tally = _Tally()
+        exchange = await prepared(system, tally)
+        plan = [(key, exchange.route(key)) for key in keys]
+        total = sum(len(refs) for _, refs in plan)
+        start = time.perf_counter()
+        for key, refs in plan:
+            for ref in refs:
+                ref.tell(key)
+        tally.expect(total)
+        await tally.done.wait()
+        return time.perf_counter() - start
+
+    suffix = "" if shape == "spread" else f"_{shape}"
+    runs = {f"topic_{n_bindings}{suffix}": _on(backend, through_exchange)}
+    if n_bindings == 10 and shape == "spread":
+        runs["topic_direct"] = _on(backend, told_directly)
+    return runs
+
+
+def _reach(n_bindings: int, publishes: int, shape: str = "spread") -> float:
+    """Deliveries per publish for this workload (for the notes)."""
+    from actors.routing import TopicTrie
+
+    rng = random.Random(n_bindings)
+    trie: TopicTrie[int] = TopicTrie()
+    actors = min(n_bindings, MAX_ACTORS)
+    for index, pattern in enumerate(_patterns(n_bindings, rng)):
+        trie.add(pattern, index % actors)
+    keys = _keys(publishes, rng, shape)
+    return sum(len(trie.match(key)) for key in keys) / len(keys)
+
+
+# -- pools --------------------------------------------------------------------------------------
+
+
+def _pool_runs(routing: str, tells: int, backend: str) -> dict[str, Callable[[], float]]:
+    messages = [(f"cart-{i % 997}", i) for i in range(tells)]
+
+    def spawn(system: ActorSystem, tally: _Tally) -> PoolRef:
+        key = (lambda message: message[0]) if routing == "consistent_hash" else None
+        return system.spawn_pool(_Sink, tally, size=POOL_SIZE, routing=routing,  # type: ignore[arg-type]
+                                 key=key)
+
+    async def through_pool(system: ActorSystem) -> float:
+        tally = _Tally()
+        pool = spawn(system, tally)
+        await _started(pool, tally)
+        tell = pool.tell
+        copies = POOL_SIZE if routing == "broadcast" else 1
+        start = time.perf_counter()
+        for message in messages:
+            tell(message)
+        tally.expect(len(messages) * copies)
+        await tally.done.wait()
+        return time.perf_counter() - start
+
+    async def told_directly(system: ActorSystem) -> float:
+        tally = _Tally()
+        pool = spawn(system, tally)
+        await _started(pool, tally)
+        # The same workers in the same order as the pool picks them, listed beforehand.
+        targets: list[tuple[ActorRef[Any], Any]]
+        if routing == "broadcast":
+            targets = [(worker, m) for m in messages for worker in pool.workers]
+        elif routing == "smallest_mailbox":  # idle workers in turn, as the pool finds them
+            targets = [(pool.workers[i % POOL_SIZE], m) for i, m in enumerate(messages)]
+        else:
+            targets = [(pool.pick(m), m) for m in messages]
+        start = time.perf_counter()
+        for worker, message in targets:
+            worker.tell(message)
+        tally.expect(len(targets))
+        await tally.done.wait()
+        return time.perf_counter() - start
+
+    return {f"pool_{routing}": _on(backend, through_pool),
+            f"pool_{routing}_direct": _on(backend, told_directly)}
+
+
+async def _started(pool: PoolRef, tally: _Tally) -> None:
+    for worker in pool.workers:  # every worker started, so none is told while starting
+        await worker.ask(None, timeout=5.0)
+    tally.seen = 0
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def _on(backend: str, work: Callable[[ActorSystem], Awaitable[float]]) -> Callable[[], float]:
+    async def main() -> float:
+        with anyio.fail_after(DEADLINE):
+            async with ActorSystem("bench") as system:
+                return await work(system)
+
+    return lambda: anyio.run(main, backend=backend)
+
+
+def _measure(backend: str, quick: bool) -> dict[str, Result]:
+    scale = 10 if quick else 1
+    publishes, tells = PUBLISHES // scale, POOL_TELLS // scale
+    results: dict[str, Result] = {}
+    ten = best_rates(publishes, _topic_runs(10, publishes, backend))
+    big = best_rates(publishes, _topic_runs(10_000, publishes, backend))
+    results.update(ten)
+    results.update(big)
+    results.update(best_rates(publishes, _topic_runs(10_000, publishes, backend, "ids")))
+    for key, n, shape in (("topic_10", 10, "spread"), ("topic_10000", 10_000, "spread"),
+                          ("topic_10000_ids", 10_000, "ids")):
+        results[key].note = (f"publishes/s, {_reach(n, publishes, shape):.2f} deliveries "
+                             f"each, distinct keys ({shape})")
+    for routing in ROUTINGS:
+        results.update(best_rates(tells, _pool_runs(routing, tells, backend)))
+    return results
+
+
+def run(quick: bool = False) -> list[Row]:
+    """Every figure on both backends, as rows for `python -m bench`'s table."""
+    measured = {backend: _measure(backend, quick) for backend in BACKENDS}
+    on_asyncio, on_trio = measured["asyncio"], measured["trio"]
+    rows = [
+        Row("topic publish, 10 bindings", "msgs/s", on_asyncio["topic_10"],
+            baseline=on_asyncio["topic_direct"],
+            baseline_name="topic publish: the same deliveries told directly",
+            trio=on_trio["topic_10"], targets=[Target(">=200k/s", "absolute", 200_000)]),
+        Row("topic publish, 10k bindings", "msgs/s", on_asyncio["topic_10000"],
+            baseline=on_asyncio["topic_10"],
+            baseline_name="topic publish 10k: the same with 10 bindings",
+            trio=on_trio["topic_10000"],
+            targets=[Target(">=200k/s", "absolute", 200_000),
+                     Target(">=0.5x 10 bindings", "baseline", 0.5)]),
+        Row("topic publish, 10k bindings, ids in keys", "msgs/s",
+            on_asyncio["topic_10000_ids"], baseline=on_asyncio["topic_10"],
+            baseline_name="topic publish 10k: the same with 10 bindings",
+            trio=on_trio["topic_10000_ids"],
+            targets=[Target(">=200k/s", "absolute", 200_000),
+                     Target(">=0.5x 10 bindings", "baseline", 0.5)]),
+    ]
+    for routing in ROUTINGS:
+        rows.append(Row(
+            f"pool tell, {routing}", "msgs/s", on_asyncio[f"pool_{routing}"],
+            baseline=on_asyncio[f"pool_{routing}_direct"],
+            baseline_name="pool tell: the same workers told directly, in the same order",
+            trio=on_trio[f"pool_{routing}"],
+            targets=[Target("<=20% slower", "baseline", 0.83)],
+        ))
+    return rows
+
+
+def _profile(argv: list[str]) -> int:
+    """``profile topic N`` or ``profile pool ROUTING``: one figure in this process."""
+    what = argv[0] if argv else "topic"
+    if what == "topic":
+        n = int(argv[1]) if len(argv) > 1 else 10_000
+        runs = _topic_runs(n, PUBLISHES, "asyncio", argv[2] if len(argv) > 2 else "spread")
+    else:
+        runs = _pool_runs(argv[1] if len(argv) > 1 else "round_robin", POOL_TELLS, "asyncio")
+    count = PUBLISHES if what == "topic" else POOL_TELLS
+    for name, result in best_rates(count, runs, repeats=REPEATS).items():
+        print(f"{name}: {result.value:,.0f}/s (runs {result.runs})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the figures; a full run (not ``--quick``) writes them to `RESULTS`."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "profile":
+        return _profile(args[1:])
+    quick = "--quick" in args
+    rows = run(quick=quick)
+    print(format_table(rows))
+    for row in rows:
+        for backend, cell in (("asyncio", row.ours), ("trio", row.trio)):
+            if isinstance(cell, Result):
+                print(f"{row.figure} [{backend}]: {cell.value:,.0f} {cell.note} runs={cell.runs}")
+    if not quick:
+        write_json(RESULTS, rows, {"publishes": PUBLISHES, "pool_tells": POOL_TELLS,
+                                   "pool_size": POOL_SIZE, "words": WORDS,
+                                   "max_actors": MAX_ACTORS}, quick=False)
+        print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Pools through a real system: each routing, asks through the pool, restarts in place,
+the crash-loop back-off, the pool actor's own ref, and the errors for bad options."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors import Actor, ActorRef
+from actors.routing import HashRing, PoolRef
+from actors.routing._pool import BACKOFF_INITIAL, RESTART_BURST
+from actors.testkit import TestProbe
+from runtime import ActorSystem
+
+pytestmark = pytest.mark.anyio
+
+
+class Worker(Actor[Any]):
+    """Counts what it handles; answers "who" with its ref and "seen" with its log."""
+
+    def __init__(self, probe: TestProbe | None = None, release: anyio.Event | None = None):
+        self.probe = probe
+        self.release = release
+        self.seen: list[Any] = []
+
+    def on_restart(self, reason: BaseException) -> None:
+        if self.probe is not None:
+            self.probe.ref.tell(("restarted", self.context.ref))
+
+    async def receive(self, message: Any) -> Any:
+        if message == "who":
+            return self.context.ref
+        if message == "seen":
+            return list(self.seen)
+        if message == "crash":
+            raise RuntimeError("asked to crash")
+        if message == "block":
+            assert self.probe is not None and self.release is not None
+            self.probe.ref.tell(("blocked", self.context.ref))
+            await self.release.wait()
+            return None
+        self.seen.append(message)
+        return self.context.ref
+
+
+async def seen_by(pool: PoolRef) -> dict[ActorRef[Any], list[Any]]:
+    """Each worker's log, asked directly: told messages from this task came first."""
+    return {worker: await worker.ask("seen", timeout=2.0) for worker in pool.workers}
+
+
+# -- the routings ------------------------------------------------------------------------------
+
+
+async def test_round_robin_spreads_evenly_in_turn(actor_system: ActorSystem) -> None:
+    pool = actor_system.spawn_pool(Worker, size=4, routing="round_robin")
+    for i in range(40):
+        pool.tell(i)
+    logs = await seen_by(pool)
+    assert [len(log) for log in logs.values()] == [10, 10, 10, 10]
+    firsts = sorted(log[0] for log in logs.values())
+    assert firsts == [0, 1, 2, 3]  # in turn: each worker got every fourth message
+    assert all(b - a == 4 for log in logs.values() for a, b in pairwise(log))
+
+
+async def test_random_reaches_every_worker(actor_system: ActorSystem) -> None:
+    pool = actor_system.spawn_pool(Worker, size=4, routing="random")
+    for i in range(400):  # a worker missed by 400 draws: (3/4)**400, about 1e-50
+        pool.tell(i)
+    logs = await seen_by(pool)
+    assert sum(len(log) for log in logs.values()) == 400
+    assert all(log for log in logs.values())
+
+
+async def test_broadcast_tells_every_worker_and_an_ask_answers_once(
+    actor_system: ActorSystem,
+) -> None:
+    pool = actor_system.spawn_pool(Worker, size=3, routing="broadcast")
+    pool.tell("news")
+    answer = await pool.ask("question", timeout=2.0)
+    logs = await seen_by(pool)
+    assert all(log[0] == "news" for log in logs.values())
+    askers = [worker for worker, log in logs.items() if "question" in log]
+    assert askers == [answer]  # one worker handled the ask, and it answered
+
+
+async def test_consistent_hash_keeps_each_key_on_one_worker(actor_system: ActorSystem) -> None:
+    pool = actor_system.spawn_pool(
+        Worker, size=4, routing="consistent_hash", key=lambda message: message[0]
+    )
+    carts = [f"cart-{i}" for i in range(40)]
+    for round_ in range(5):
+        for cart in carts:
+            pool.tell((cart, round_))
+    logs = await seen_by(pool)
+    owner: dict[str, ActorRef[Any]] = {}
+    for worker, log in logs.items():
+        for cart, _ in log:
+            assert owner.setdefault(cart, worker) == worker, f"{cart} reached two workers"
+    assert len(owner) == 40
+    assert len(set(owner.values())) >= 3  # 40 keys spread over the ring, not on one worker
+    for cart in carts[:5]:  # an ask goes where the key's tells went
+        assert await pool.ask((cart, "ask"), timeout=2.0) == owner[cart]
+
+
+async def test_consistent_hash_remembers_owners_without_mixing_up_keys(
+    actor_system: ActorSystem,
+) -> None:
+    """The pool remembers str and int keys' owners; True, 1.0 and 1 stay apart, as on
+    the ring (which hashes True and 1.0 by their repr)."""
+    pool = actor_system.spawn_pool(Worker, size=8, routing="consistent_hash",
+                                   key=lambda message: message)
+    ring = HashRing(pool.workers)
+    keys: list[Any] = [1, True, 1.0, "1", 0, False, "cart-7", b"cart-7", ("a", 1), *range(40)]
+    for _ in range(2):  # the second round is answered from what the pool remembered
+        for key in keys:
+            assert pool.pick(key) == ring.lookup(key), key
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    workers=st.integers(min_value=1, max_value=12),
+    seed=st.integers(min_value=0, max_value=10**6),
+)
+def test_adding_a_worker_moves_about_one_nth_of_the_keys(workers: int, seed: int) -> None:
+    """From n to n+1 workers, only keys now owned by the new worker move; about
+    1/(n+1) of them (100 points per worker keep each share within ~35%)."""
+    names = [f"pool@127.0.0.1:4000/${seed + i}" for i in range(workers + 1)]
+    before, after = HashRing(names[:-1]), HashRing(names)
+    keys = [f"key-{seed}-{i}" for i in range(3000)]
+    moved = [key for key in keys if before.lookup(key) != after.lookup(key)]
+    assert all(after.lookup(key) == names[-1] for key in moved)
+    share = len(moved) / len(keys)
+    expected = 1 / (workers + 1)
+    assert 0.5 * expected <= share <= 1.6 * expected, (share, expected)
+
+
+async def test_smallest_mailbox_prefers_an_idle_worker(actor_system: ActorSystem) -> None:
+    probe, release = TestProbe(actor_system), anyio.Event()
+    pool = actor_system.spawn_pool(Worker, probe, release, size=3, routing="smallest_mailbox")
+    try:
+        pool.tell("block")
+        _, blocked = await probe.expect(tuple)
+        for i in range(3):
+            blocked.tell(f"waiting {i}")  # its mailbox fills while it is blocked
+        assert blocked.mailbox_size == 3
+
+        answers = Counter([await pool.ask(i, timeout=2.0) for i in range(30)])
+        assert blocked not in answers
+        assert len(answers) == 2 and min(answers.values()) >= 5  # the idle two share
+        assert blocked.mailbox_size == 3
+    finally:
+        release.set()
+    assert await blocked.ask("seen", timeout=2.0) == ["waiting 0", "waiting 1", "waiting 2"]
+
+
+# -- asks, restarts, the pool actor ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("routing", ["round_robin", "random", "smallest_mailbox", "broadcast"])
+async def test_ask_answers_from_the_worker_that_got_it(
+    actor_system: ActorSystem, routing: Any
+) -> None:
+    pool = actor_system.spawn_pool(Worker, size=3, routing=routing)
+    answers = [await pool.ask(f"job {i}", timeout=2.0) for i in range(12)]
+    logs = await seen_by(pool)
+    for i, worker in enumerate(answers):
+        assert f"job {i}" in logs[worker]
+    assert sum(len(log) for log in logs.values()) == 12
+
+
+async def test_a_crashed_worker_is_restarted_in_place_and_the_pool_keeps_working(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    pool = actor_system.spawn_pool(Worker, probe, size=2, routing="round_robin")
+    first = pool.workers[0]
+    first.tell("crash")
+    assert await probe.expect(tuple) == ("restarted", first)
+    answers = {await pool.ask("who", timeout=2.0) for _ in range(4)}
+    assert answers == set(pool.workers)
+    assert pool.workers[0] == first and first.is_alive and pool.is_alive
+
+
+async def test_a_worker_in_a_crash_loop_is_restarted_after_a_back_off(
+    actor_system: ActorSystem,
+) -> None:
+    """The first RESTART_BURST quick restarts are immediate; the next waits
+    BACKOFF_INITIAL seconds, the one after twice that: the loop does not spin."""
+    probe = TestProbe(actor_system)
+    pool = actor_system.spawn_pool(Worker, probe, size=1, routing="round_robin")
+    worker = pool.workers[0]
+    for _ in range(RESTART_BURST + 2):
+        worker.tell("crash")  # each waits in the mailbox for the next incarnation
+    times = []
+    for _ in range(RESTART_BURST + 2):
+        assert await probe.expect(tuple, timeout=5.0) == ("restarted", worker)
+        times.append(anyio.current_time())
+    burst = times[RESTART_BURST - 1] - times[0]
+    first_wait = times[RESTART_BURST] - times[RESTART_BURST - 1]
+    second_wait = times[RESTART_BURST + 1] - times[RESTART_BURST]
+    assert first_wait >= BACKOFF_INITIAL * 0.9  # timers may fire a hair early
+    assert second_wait >= BACKOFF_INITIAL * 1.8  # doubled
+    assert burst < first_wait + second_wait  # the burst itself did not wait
+    assert await pool.ask("who", timeout=2.0) == worker  # and it serves again
+
+
+async def test_the_pool_actors_own_ref_routes_tells_and_asks(actor_system: ActorSystem) -> None:
+    """What another node, or `registry.whereis`, knows is the pool actor's plain ref."""
+    pool = actor_system.spawn_pool(Worker, size=3, routing="round_robin", name="resizers")
+    plain = actor_system.registry.whereis("resizers")
+    assert plain is not None and not isinstance(plain, PoolRef) and plain == pool
+    answers = [await plain.ask(f"job {i}", timeout=2.0) for i in range(6)]
+    assert set(answers) == set(pool.workers)
+    plain.tell("told")
+    await plain.ask("who", timeout=2.0)  # routed after the tell: "told" is queued by now
+    logs = await seen_by(pool)
+    assert sum(log.count("told") for log in logs.values()) == 1
+    for i, worker in enumerate(answers):
+        assert f"job {i}" in logs[worker]
+
+
+async def test_a_pool_bound_to_an_exchange_gets_one_copy_per_publish(
+    actor_system: ActorSystem,
+) -> None:
+    pool = actor_system.spawn_pool(Worker, size=2, routing="round_robin")
+    ex = actor_system.exchange("jobs", "topic")
+    ex.bind(pool, "job.#")
+    assert [ex.publish("job.resize", i) for i in range(4)] == [1, 1, 1, 1]
+    logs = await seen_by(pool)
+    assert sorted(len(log) for log in logs.values()) == [2, 2]
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+async def test_bad_options_are_refused_listing_the_choices(actor_system: ActorSystem) -> None:
+    with pytest.raises(ValueError, match="pool routing must be one of 'round_robin', 'random', "
+                       "'broadcast', 'consistent_hash', 'smallest_mailbox'; got 'fastest'"):
+        actor_system.spawn_pool(Worker, routing="fastest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="routing='consistent_hash' needs key=, a function "
+                       "from a message to its key"):
+        actor_system.spawn_pool(Worker, routing="consistent_hash")
+    with pytest.raises(ValueError, match="key= is only used by routing='consistent_hash'; "
+                       "got 'random'"):
+        actor_system.spawn_pool(Worker, routing="random", key=str)
+    for size in (0, -1, "4", True, 2.0):
+        with pytest.raises(ValueError, match=f"a pool's size must be a positive int \\(1, 2, "
+                           f"...\\); got {size!r}"):
+            actor_system.spawn_pool(Worker, size=size)  # type: ignore[arg-type]
+    assert actor_system.registry.whereis("nothing") is None

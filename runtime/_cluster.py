@@ -119,8 +119,7 @@ class Cluster(ClusterRemote):
 
     async def _accepted(self, stream: ByteStream, peer: PeerInfo) -> None:
         link = self._adopt(stream, peer.node, outgoing=False)
-        if link is not None:
-            await link.run(self.heartbeat_interval)
+        await link.run(self.heartbeat_interval)
 
     async def close(self) -> None:
         """Say goodbye to every peer (they see this node leave, not fail)."""
@@ -178,37 +177,36 @@ class Cluster(ClusterRemote):
         except HandshakeError as error:
             raise AuthenticationError(error.peer, error.reason) from None
         link = self._adopt(stream, peer.node, outgoing=True)
-        if link is None:
-            existing = self.links.get(peer.node)
-            if existing is None:
-                raise NodeDownError(peer.node, "the link closed while it was being set up")
-            return existing
         assert self._task_group is not None
         self._task_group.start_soon(link.run, self.heartbeat_interval, name=f"link-{link.peer}")
-        return link
+        active = self.links.get(peer.node)
+        if active is None:
+            raise NodeDownError(peer.node, "the link closed while it was being set up")
+        return active
 
-    def _adopt(self, stream: ByteStream, peer: str, *, outgoing: bool) -> Link | None:
+    def _adopt(self, stream: ByteStream, peer: str, *, outgoing: bool) -> Link:
         """Make a fresh connection the link to `peer`, unless a better one exists.
 
         Two nodes that dial each other at once end up with two connections; both keep
         the one the smaller-named node dialled (or the newer, if the same side dialled
-        both, as after a restart).
+        both, as after a restart). The other is retired rather than dropped, on both
+        sides, so that what is already on its way over it (asks, and their answers)
+        still arrives: see `Link.retire`. Run the returned link either way.
         """
+        detector = PhiAccrualDetector(
+            threshold=self._phi_threshold, first_interval=self.heartbeat_interval
+        )
+        link = Link(self, stream, peer, outgoing,
+                    max_frame_size=self._max_frame_size, detector=detector)
         existing = self.links.get(peer)
         if existing is not None:
             smaller = min(self.node, peer)
             new_by_smaller = (self.node if outgoing else peer) == smaller
             old_by_smaller = (self.node if existing.outgoing else peer) == smaller
             if old_by_smaller and not new_by_smaller:
-                self._task_group.start_soon(stream.aclose)  # type: ignore[union-attr]
-                return None
-            existing.replaced = True
-            existing.close("replaced by a newer connection")
-        detector = PhiAccrualDetector(
-            threshold=self._phi_threshold, first_interval=self.heartbeat_interval
-        )
-        link = Link(self, stream, peer, outgoing,
-                    max_frame_size=self._max_frame_size, detector=detector)
+                link.retire("a connection dialled by the smaller node exists")
+                return link
+            existing.retire("replaced by a newer connection")
         self.links[peer] = link
         self._known[peer] = (0.0, 0.0)
         if existing is None:

@@ -44,6 +44,9 @@ log = logging.getLogger("repertory.cluster")
 # Tells are fire-and-forget: rather than block a sender, the writer may hold this many
 # bytes before new tells go to dead letters.
 TELL_HIGH_WATER = 64 * 1024 * 1024
+# Seconds a retired link (another connection to the peer took over) stays open for the
+# frames already on their way over it.
+RETIRE_GRACE = 2.0
 
 
 class Link:
@@ -78,7 +81,8 @@ class Link:
         self._scope: anyio.CancelScope | None = None
         self._flushing: anyio.CancelScope | None = None  # a goodbye waiting to be written
         self.closed_reason: str | None = None
-        self.replaced = False  # a newer connection to the same peer took over
+        self.retired = False  # another connection to the same peer took over
+        self._tasks: anyio.abc.TaskGroup | None = None
         self.peer_left = False  # the peer said Goodbye: it left, it did not fail
         self.codec = cluster.codec
 
@@ -95,6 +99,9 @@ class Link:
         try:
             async with anyio.create_task_group() as tasks:
                 self._scope = tasks.cancel_scope
+                self._tasks = tasks
+                if self.retired:
+                    tasks.start_soon(self._close_after, RETIRE_GRACE, self.closed_reason)
                 tasks.start_soon(self._guarded, self.writer.run)
                 beat = partial(self._heartbeats, heartbeat_interval, kernel)
                 tasks.start_soon(self._guarded, beat)
@@ -125,6 +132,28 @@ class Link:
         except wire.FrameError as error:
             log.warning("%s: closing link to %s: %s", self.cluster.node, self.peer, error)
             self.close(f"protocol error: {error}")
+
+    def retire(self, reason: str) -> None:
+        """Another connection to the peer took over: close this one after a grace.
+
+        Senders of this node use the other link from now on; for `RETIRE_GRACE` seconds
+        this one still reads (answers to asks sent over it) and still answers the asks
+        that came over it, as the peer does on its side. Then it closes; asks still
+        waiting on it fail with `NodeDownError`, and no `NodeDown` is sent: the peer is
+        up, over the other link.
+        """
+        if self.retired:
+            return
+        self.retired = True
+        if self._tasks is not None:
+            self._tasks.start_soon(self._close_after, RETIRE_GRACE, reason)
+        else:  # not running yet: `run` starts the countdown
+            self.closed_reason = reason
+
+    async def _close_after(self, delay: float, reason: str | None) -> None:
+        await anyio.sleep(delay)
+        self.closed_reason = None
+        self.close(reason or "retired")
 
     def close(self, reason: str) -> None:
         """End the link (idempotent); what waits on it fails with `NodeDownError`."""

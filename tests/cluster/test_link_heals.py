@@ -3,16 +3,20 @@ restarts on its address is linked again, with messaging working as before."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
+from actors import ActorRef
 from actors.errors import ActorStoppedError, NodeDownError
 from actors.messages import NodeDown, NodeUp
 from actors.testkit import TestProbe
 from runtime import ActorSystem
+from runtime._cluster import parse_address
 from tests.cluster.apps import Recorder, Slow
 from tests.cluster.faultproxy import FaultProxy
-from tests.cluster.nodes import Nodes
+from tests.cluster.nodes import Nodes, eventually, open_node
 
 pytestmark = pytest.mark.anyio
 
@@ -74,3 +78,61 @@ async def test_a_node_that_restarts_on_its_address_is_linked_again(
     # A ref to an actor of the old incarnation reaches nothing in the new one.
     with pytest.raises(ActorStoppedError, match="never existed"):
         await old.ask("get", timeout=2.0)
+
+
+async def test_a_node_that_leaves_is_not_dialled_again(
+    system: ActorSystem, nodes: Nodes
+) -> None:
+    """A node that said goodbye left on purpose: it rejoins by dialling (its seeds), the
+    others do not keep dialling its address."""
+    leaver = await nodes.start("leaver")
+    probe = TestProbe(system)
+    system.cluster.subscribe(probe.ref)
+    await probe.expect(NodeUp)
+    await system.cluster.join(leaver.address)
+    await probe.expect(NodeUp)
+    assert leaver.stop() == 0  # SIGTERM: it stops its actors and says goodbye
+    down = await probe.expect(NodeDown, timeout=3.0)
+    assert down.node == leaver.address and "the peer left" in down.reason
+    again = await nodes.start("leaver", listen=f"127.0.0.1:{leaver.port}")
+    await probe.expect_no_message(0.6)  # a redial would come within 0.1 s
+    # It comes back by dialling a member, as a restarted node with seeds does.
+    back = await nodes.start("leaver-2", seeds=[system.address])
+    assert await probe.expect(NodeUp, timeout=5.0) == NodeUp(back.address)
+    assert again.address not in system.cluster.members
+
+
+async def test_a_duplicate_connection_is_retired_without_losing_asks(
+    anyio_backend: str,
+) -> None:
+    """Two nodes that dial each other at once keep the connection the smaller name
+    dialled; asks already sent over the other one still get their answers."""
+    async with (
+        open_node("zz-big") as big,
+        open_node("aa-small", check_tasks=False) as small,
+    ):
+        small.spawn(Slow, name="slow")
+        probe = TestProbe(big)
+        big.cluster.subscribe(probe.ref)
+        await probe.expect(NodeUp)
+        await big.cluster.join(small.address)  # dialled by the bigger name
+        await probe.expect(NodeUp)
+        first = big.cluster.links[small.address]
+        remote = await big.lookup("slow", node=small.address)
+        assert remote is not None
+        answers: list[str] = []
+        async with anyio.create_task_group() as tasks:
+            for _ in range(3):
+                tasks.start_soon(lambda: remote_ask(remote, answers))
+            await eventually(lambda: len(first.pending) == 3, what="three asks in flight")
+            # The smaller name dials too: its connection wins on both sides.
+            _, host, port = parse_address(big.address)
+            await small.cluster._dial(host, port, big.address)
+        assert answers == ["done"] * 3
+        assert big.cluster.links[small.address] is not first and first.retired
+        assert await remote.ask(0.0, timeout=2.0) == "done"  # over the new link
+        await probe.expect_no_message(0.1)  # no NodeDown, no second NodeUp
+
+
+async def remote_ask(ref: ActorRef[Any], answers: list[str]) -> None:
+    answers.append(await ref.ask(0.2, timeout=5.0))

@@ -11,7 +11,7 @@ import pytest
 from actors.messages import NodeUp
 from actors.testkit import TestProbe
 from runtime import ActorSystem
-from tests.cluster.nodes import Nodes, open_node
+from tests.cluster.nodes import NodeProcess, Nodes, eventually, open_node
 
 pytestmark = pytest.mark.anyio
 
@@ -21,6 +21,17 @@ async def members_of(system: ActorSystem, node: str) -> list[str]:
     assert control is not None, f"no control actor on {node}"
     members: list[str] = await control.ask(("members",), timeout=2.0)
     return members
+
+
+async def mesh_complete(system: ActorSystem, nodes: list[NodeProcess], everyone: set[str]) -> None:
+    """Wait until every node process is linked to `everyone`: the links between two
+    other nodes form when those nodes dial, which this node cannot observe."""
+    for node in nodes:
+
+        async def linked_to_everyone(node: NodeProcess = node) -> bool:
+            return set(await members_of(system, node.address)) == everyone
+
+        await eventually(linked_to_everyone, what=f"{node.name} linked to every member")
 
 
 async def expect_node_ups(probe: TestProbe, count: int) -> set[str]:
@@ -40,8 +51,7 @@ async def test_three_nodes_form_a_full_mesh_from_one_seed(
     everyone = {system.address, seed.address, left.address, right.address}
     assert await expect_node_ups(probe, 3) == everyone - {system.address}
     assert system.cluster.members == everyone
-    for node in (seed, left, right):
-        assert set(await members_of(system, node.address)) == everyone
+    await mesh_complete(system, [seed, left, right], everyone)
 
 
 async def test_seeds_given_at_start_join_the_cluster(anyio_backend: str, nodes: Nodes) -> None:
@@ -57,7 +67,7 @@ async def test_seeds_given_at_start_join_the_cluster(anyio_backend: str, nodes: 
             await probe.expect(NodeUp)  # itself
             assert await expect_node_ups(probe, 2) == {first.address, second.address}
             assert system.cluster.members == {system.address, first.address, second.address}
-            assert set(await members_of(system, second.address)) == system.cluster.members
+            await mesh_complete(system, [first, second], set(system.cluster.members))
 
 
 async def test_a_node_started_later_is_linked_by_everyone(
@@ -74,5 +84,4 @@ async def test_a_node_started_later_is_linked_by_everyone(
     seen = await expect_node_ups(probe, 2)  # itself and m-node, at once
     while seen != everyone:
         seen |= await expect_node_ups(probe, 1)
-    for node in (middle, early, late):
-        assert set(await members_of(system, node.address)) == everyone
+    await mesh_complete(system, [middle, early, late], everyone)

@@ -52,6 +52,14 @@ async def test_tell_many_arrives_whole_and_in_order(
     assert await recorder.ask("get", timeout=5.0) == [*range(500), ("batch", 2), ("batch", 3)]
 
 
+async def test_send_waits_for_room_and_delivers(system: ActorSystem, peer: NodeProcess) -> None:
+    await joined(system, peer)
+    recorder = system.spawn(Recorder, node=peer.address)
+    for i in range(100):
+        await recorder.send(("sent", i))
+    assert await recorder.ask("get", timeout=5.0) == [("sent", i) for i in range(100)]
+
+
 async def test_order_per_sender_holds_under_load(system: ActorSystem, peer: NodeProcess) -> None:
     """20k messages from two local senders, mixing tell and tell_many in random-sized
     batches: each sender's messages arrive in the order sent."""

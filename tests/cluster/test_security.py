@@ -262,6 +262,8 @@ session_frames = st.one_of(
 raw_frames = st.one_of(
     session_frames.map(wire.encode_frame),
     st.binary(max_size=256).map(lambda body: struct.pack(">I", len(body)) + body),
+    # A length over the node's 64 MiB frame limit: refused before any room is made.
+    st.integers(wire.DEFAULT_MAX_FRAME_SIZE + 1, 2**32 - 1).map(lambda n: struct.pack(">I", n)),
 )
 
 

@@ -29,10 +29,12 @@ class Exchanges:
         self._exchanges: dict[str, Exchange] = {}
         self._watcher: ActorRef[Any] | None = None
 
-    def get(self, name: str, kind: ExchangeKind, alternate: str | None = None) -> Exchange:
+    def get(
+        self, name: str, kind: ExchangeKind | None, alternate: str | None = None
+    ) -> Exchange:
         exchange = self._exchanges.get(name)
         if exchange is not None:
-            if exchange.kind != kind:
+            if kind is not None and exchange.kind != kind:
                 raise ValueError(
                     f"exchange {name!r} exists as a {exchange.kind} exchange; ask for it "
                     f"with kind={exchange.kind!r} or pick another name (asked: {kind!r})"
@@ -46,6 +48,8 @@ class Exchanges:
                     "an exchange's alternate is fixed when it is created"
                 )
             return exchange
+        if kind is None:
+            kind = "direct"
         fallback = None
         if alternate is not None:
             fallback = self._exchanges.get(alternate)

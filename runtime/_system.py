@@ -298,13 +298,14 @@ class ActorSystem:
         return cell
 
     def exchange(
-        self, name: str, kind: ExchangeKind = "direct", *, alternate: str | None = None
+        self, name: str, kind: ExchangeKind | None = None, *, alternate: str | None = None
     ) -> Exchange:
         """The exchange called `name`, created on first use.
 
         `kind` is ``"direct"``, ``"fanout"``, ``"topic"`` or ``"headers"``; asking again
-        with another kind raises `ValueError`. `alternate` names an existing exchange
-        that gets what this one cannot route. See `actors.routing`.
+        with another kind raises `ValueError`, and leaving it out returns the existing
+        exchange whatever its kind (or creates a direct one). `alternate` names an
+        existing exchange that gets what this one cannot route. See `actors.routing`.
         """
         if self._exchanges is None:
             # Imported on first use: a system that routes nothing does not load routing.

@@ -94,8 +94,9 @@ def graph_from_snapshot(infos: list[Any]) -> networkx.DiGraph[str]:
             "restarts": info.restarts,
             "mailbox": info.mailbox,
             "node": info.node,
-            "restart": "permanent",
-            "critical": True,
+            # Set from the supervisor's spec below; an unsupervised actor has neither.
+            "restart": None,
+            "critical": None,
             "degraded": False,
         }
         attributes.update(details)

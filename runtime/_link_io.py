@@ -7,8 +7,9 @@ own work per round trip.
 `LinkWriter` batches like `FrameWriter`, without a task switch per batch.
 `FrameWriter` hands frames to a writer task, which costs a wake-up, a task switch and
 anyio's send (a checkpoint, and an event per call) for every batch. On asyncio,
-`LinkWriter` instead schedules one callback at the end of the current event-loop turn,
-which hands everything queued in that turn to the transport in one write. The writer
+`LinkWriter` writes a lone frame on an idle link at once, and otherwise schedules one
+callback at the end of the current event-loop turn, which hands everything queued in
+that turn to the transport in one write. The writer
 task remains for what a callback cannot do: wait for room when the socket is full
 (back-pressure), and report a broken connection. Guarantees are `FrameWriter`'s: frames
 are written whole and in queue order (the callback only writes when no batch of the
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from time import perf_counter
 from typing import Any
 
 import anyio
@@ -46,6 +48,10 @@ __all__ = (
 READ_HIGH_WATER = 4 * 1024 * 1024
 # Payload bytes of sender-less tells to one target gathered into one TellMany frame.
 COALESCE_BYTES = 256 * 1024
+# A frame queued on an idle link is written at once, unless the last one written at
+# once left less than this many seconds ago: then it waits for the end of the loop
+# turn with whatever follows it (a burst is written in one go, not frame by frame).
+DIRECT_GAP = 50e-6
 
 
 _TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "set_protocol",
@@ -90,6 +96,7 @@ class LinkWriter(wire.FrameWriter):
         self._batch_target: int | str | None = None
         self._batch_bytes = 0
         self._batch_limit = min(COALESCE_BYTES, max_frame_size // 2)
+        self._last_direct = 0.0  # when send_nowait last wrote at once (perf_counter)
 
     def send_nowait(self, frame: wire.Frame) -> None:
         if self._call_soon is None:
@@ -100,12 +107,25 @@ class LinkWriter(wire.FrameWriter):
         self._check_open()
         if self._batch:
             self._end_batch()  # the tells queued before go first
-        if len(self._pending) >= self._high_water:
+        pending = self._pending
+        if len(pending) >= self._high_water:
             raise anyio.WouldBlock
-        self._queued += wire._append_frame(self._pending, frame, self._max_frame_size)
-        if not self._scheduled:
-            self._scheduled = True
-            self._call_soon(self._flush_turn)
+        self._queued += wire._append_frame(pending, frame, self._max_frame_size)
+        if self._scheduled:
+            return
+        now = perf_counter()
+        if (
+            now - self._last_direct > DIRECT_GAP
+            and self._written + len(pending) == self._queued
+            and not self._transport_busy()
+        ):
+            # A lone frame (an ask, an answer) on an idle link leaves at once, not one
+            # loop turn (a poll) later; frames that follow it closely are batched.
+            self._last_direct = now
+            self._write_pending()
+            return
+        self._scheduled = True
+        self._call_soon(self._flush_turn)
 
     def tell_nowait(self, target: int | str, payload: bytes) -> None:
         """Queue a sender-less tell of an encoded message, as `send_nowait(Tell(...))`.
@@ -156,29 +176,27 @@ class LinkWriter(wire.FrameWriter):
         if not pending or self._closing or self._broken is not None:
             self._signal_writer()
             return
-        if self._written + len(pending) != self._queued:
-            self._signal_writer()  # the writer task has a batch in flight: it goes next
+        if self._written + len(pending) != self._queued or self._transport_busy():
+            # The writer task has a batch in flight, or the transport holds unsent bytes
+            # (the socket is full): it goes next, and waits for room if it must.
+            self._signal_writer()
             return
-        data = bytes(pending)
-        try:
-            sent = self._write(data)
-        except OSError:
-            self._signal_writer()  # the writer task meets the error and reports it
-            return
-        del pending[:sent]
-        self._written += sent
-        self._notify()
-        if pending:
-            self._signal_writer()  # the socket is full: the writer task waits for room
+        self._write_pending()
 
-    def _write(self, data: bytes) -> int:
-        """Hand `data` to the transport; 0 when the writer task should do it instead."""
+    def _transport_busy(self) -> bool:
         transport = self._transport
         assert transport is not None
-        if transport.is_closing() or transport.get_write_buffer_size():
-            return 0  # leave it to the writer task (order, back-pressure, errors)
-        transport.write(data)  # sends at once, buffering only what the socket refuses
-        return len(data)
+        return bool(transport.is_closing() or transport.get_write_buffer_size())
+
+    def _write_pending(self) -> None:
+        """Hand every pending byte to the idle transport (it sends at once, buffering
+        only what the socket refuses; its errors reach the writer task)."""
+        assert self._transport is not None
+        data = bytes(self._pending)
+        self._pending.clear()
+        self._transport.write(data)
+        self._written += len(data)
+        self._notify()
 
 
 class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):

@@ -18,6 +18,7 @@ import pytest
 from anyio.abc import SocketAttribute
 
 from runtime import _frames as wire
+from runtime import _link_io
 from runtime._link_io import READ_HIGH_WATER, LinkWriter, TransportReceiver, asyncio_transport
 
 pytestmark = pytest.mark.anyio
@@ -191,3 +192,31 @@ async def test_the_receiver_pauses_reading_past_its_high_water_mark() -> None:
                 while received < (READ_HIGH_WATER // len(block) + 32) * len(block):
                     received += len(await receiver.receive())
         assert transport.is_reading()
+
+
+@asyncio_only
+async def test_a_lone_frame_leaves_at_once_and_a_burst_in_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_link_io, "DIRECT_GAP", 1.0)  # however slow this machine is now
+    async with socket_pair() as (ours, theirs):
+        writer = writer_for(ours, "asyncio")
+        transport = asyncio_transport(ours)
+        writes: list[bytes] = []
+        write = transport.write
+
+        def counting(data: bytes) -> None:
+            writes.append(data)
+            write(data)
+
+        transport.write = counting
+        async with running(writer):
+            writer.send_nowait(wire.Ask(1, 1, b"lone"))
+            assert len(writes) == 1  # written before the loop turns
+            for corr in range(2, 50):
+                writer.send_nowait(wire.Ask(corr, 1, b"burst"))
+            assert len(writes) == 1  # ...the burst waits for the end of the turn
+            await writer.flush()
+            assert len(writes) == 2
+        got = await frames(theirs, 49)
+    assert [frame.corr for frame in got] == list(range(1, 50))

@@ -145,7 +145,14 @@ class ClusterState:
             watcher.ref.tell(Terminated(self.ref_for(peer, frame.target, None), reason))
 
     def local_terminated(self, cell: Cell) -> None:
-        """A local actor stopped: tell remote watchers, drop its names and its watches."""
+        """A local actor stopped: drop its names, tell remote watchers, drop its watches.
+
+        Names go first: frames on a link keep their order, so a watcher that hears of
+        the death finds the name already gone.
+        """
+        for name in [name for name, entry in self.names.items() if entry[0] == cell.ref]:
+            del self.names[name]
+            self.broadcast(wire.RegistryUpdate([wire.RegistryEntry(name, None)]))
         self.exported.pop(cell.uid, None)
         remote = self.watched_by.pop(cell.uid, None)
         if remote:
@@ -160,9 +167,6 @@ class ClusterState:
             watchers = self.remote_watchers.get(key)
             if watchers is not None:
                 watchers.discard(cell)
-        for name in [name for name, entry in self.names.items() if entry[0] == cell.ref]:
-            del self.names[name]
-            self.broadcast(wire.RegistryUpdate([wire.RegistryEntry(name, None)]))
 
     # -- cluster-wide names -----------------------------------------------------------------
 

@@ -60,18 +60,20 @@ async def _run_node(args: argparse.Namespace) -> None:
 
     app = _load_app(args.app) if args.app else None
     cookie = _read_cookie(args.cookie_file)
-    async with ActorSystem(
-        args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
-        shutdown_timeout=args.shutdown_timeout,
-    ) as system:
-        if app is not None:
-            tree = app(system) if callable(app) and not hasattr(app, "spawn_under") and not (
-                isinstance(app, type)
-            ) else app
-            if tree is not None:
-                system.spawn(tree)
-        print(f"node {system.address} ready", flush=True)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # Signals are caught from before the node listens: a SIGTERM right after the ready
+    # line must stop it gracefully, not kill it with the default handler.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with ActorSystem(
+            args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
+            shutdown_timeout=args.shutdown_timeout,
+        ) as system:
+            if app is not None:
+                tree = app(system) if callable(app) and not hasattr(app, "spawn_under") and not (
+                    isinstance(app, type)
+                ) else app
+                if tree is not None:
+                    system.spawn(tree)
+            print(f"node {system.address} ready", flush=True)
             async with anyio.create_task_group() as tasks:
 
                 async def stop_on_failure() -> None:

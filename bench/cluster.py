@@ -15,6 +15,13 @@ asyncio protocols, its server in a child process too), taking turns with it:
   timed until an ask queued behind the last one answers with the count the sink saw;
   msgs/s. Baseline: `raw_tcp.pipelined_frames`.
 
+Peers, each in a child process with a deadline (`PEER_TIMEOUT`; a peer that fails,
+hangs or is missing shows as "n/a (reason)", and every process it started is killed):
+thespian ``multiprocTCPBase`` (`bench._peer_cluster_thespian`) and an xoscar actor pool
+in a process of its own (`bench._peer_cluster_xoscar`), both on 127.0.0.1, doing the same
+two figures with their own APIs and smaller counts (`PEER_COUNTS`: they are much slower;
+the figures are rates). They run after ours, not taking turns with it.
+
 Rates are the best of `REPEATS` runs; each run joins from a fresh event loop and
 system (joining is not timed). The client runs on asyncio, then on trio ("ours/trio").
 Targets (issue 5): ask >= 0.7x the raw sequential echo; tell >= 0.5x raw pipelined
@@ -28,6 +35,7 @@ as one of its extra modules.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import select
@@ -36,8 +44,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +54,7 @@ import anyio
 import anyio.lowlevel
 
 from actors import Actor
-from bench._harness import REPEATS, Result
+from bench._harness import _MARKER, REPEATS, Result
 from bench.raw_tcp import pipelined_frames, sequential_round_trips
 from bench.report import Row, Target, format_table, write_json
 from runtime import ActorSystem
@@ -59,6 +68,11 @@ COOKIE = "bench-cluster-cookie"
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "cluster.json"
 _READY = re.compile(rb"node (\S+) ready")
+# (asks, tells) per peer: here thespian manages about 1k round trips/s and 1-2k tells/s,
+# xoscar about 2k round trips/s and 5k tells/s.
+PEER_COUNTS = {"thespian": (1_000, 5_000), "xoscar": (2_000, 10_000)}
+PEER_TIMEOUT = 50.0  # each; bench.__main__ gives this module 150 s in all
+_PEER_TAG = "REPERTORY_BENCH_PEER"
 
 
 class Echo(Actor[Any]):
@@ -176,17 +190,93 @@ def _measure(quick: bool) -> dict[str, Result]:
             for key, values in rates.items()}
 
 
+def _peer(name: str, quick: bool) -> dict[str, Result | str]:
+    """``bench._peer_cluster_<name>.run`` in a child process, with a deadline.
+
+    The child leads a process group of its own, and it and everything it starts carry a
+    tag in their environment: thespian daemonizes its admin into a session of its own,
+    so killing the group is not enough. Whatever happens, every process still carrying
+    the tag is killed before this returns.
+    """
+    scale = 10 if quick else 1
+    asks, tells = (n // scale for n in PEER_COUNTS[name])
+    kwargs = json.dumps({"asks": asks, "tells": tells})
+    tag = uuid.uuid4().hex
+    command = [sys.executable, "-m", "bench._harness", f"bench._peer_cluster_{name}", "run",
+               kwargs]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), _PEER_TAG: tag}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    error = ""
+    try:
+        out, err = process.communicate(timeout=PEER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        error = f"timed out after {PEER_TIMEOUT:.0f} s"
+        _kill_tagged(process.pid, tag)
+        out, err = process.communicate()
+    finally:
+        _kill_tagged(process.pid, tag)
+    for line in reversed(out.splitlines()):
+        if not error and line.startswith(_MARKER):
+            got = json.loads(line[len(_MARKER):])
+            return {k: v if isinstance(v, str) else Result.from_json(v) for k, v in got.items()}
+    tail = (err.strip().splitlines() or ["no output"])[-1]
+    return {"error": error or f"exit {process.returncode}: {tail[:120]}"}
+
+
+def _kill_tagged(group: int, tag: str) -> None:
+    """SIGKILL the process group `group` and every process whose environment has `tag`."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
+    needle = f"{_PEER_TAG}={tag}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass  # gone already, or not ours to read
+
+
+def _peer_cells(quick: bool) -> dict[str, dict[str, Result | str]]:
+    """{"ask" | "tell": {peer: cell}} for the rows."""
+    cells: dict[str, dict[str, Result | str]] = {"ask": {}, "tell": {}}
+    for name in PEER_COUNTS:
+        got = _peer(name, quick)
+        gathered = got.pop("tell_gathered", None)
+        tell = got.get("tell")
+        if isinstance(tell, Result):
+            tell.note = {"thespian": "system.tell from outside (synchronous) one by one",
+                         "xoscar": "await ref.add.tell(i) one by one"}[name]
+            if isinstance(gathered, Result):
+                # xoscar's tell is a coroutine: give it the better of awaiting each in
+                # turn and gathering them all, and say which it was.
+                tell.note += f"; gathered: {gathered.value:.0f}/s"
+                if gathered.value > tell.value:
+                    gathered.note = f"tells gathered; awaited one by one: {tell.value:.0f}/s"
+                    got["tell"] = gathered
+        for figure in cells:
+            value = got.get(figure)
+            cells[figure][name] = value if isinstance(value, Result) else (
+                f"n/a ({got.get('error') or value or 'no figure'})")
+    return cells
+
+
 def run(quick: bool = False) -> list[Row]:
     """Both figures as rows for `python -m bench`'s table."""
     measured = _measure(quick)
+    peers = _peer_cells(quick)
     return [
         Row("remote ask, sequential", "round trips/s", ours=measured["ask"],
             trio=measured["ask_trio"], baseline=measured["ask_raw"],
             baseline_name="raw asyncio TCP echo, msgspec frames (bench.raw_tcp)",
+            peers=peers["ask"],
             targets=[Target(">=0.7x baseline", "baseline", 0.7)]),
         Row("remote tell, pipelined", "msgs/s", ours=measured["tell"],
             trio=measured["tell_trio"], baseline=measured["tell_raw"],
             baseline_name="raw asyncio TCP pipelined frames (bench.raw_tcp)",
+            peers=peers["tell"],
             targets=[Target(">=0.5x baseline", "baseline", 0.5),
                      Target(">=200k/s", "absolute", 200_000)]),
     ]
@@ -203,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(quick=args.quick)
     print(format_table(rows))
     if not args.quick:
-        write_json(RESULTS, rows, {"asks": ASKS, "tells": TELLS, "yield_every": YIELD_EVERY},
-                   quick=False)
+        write_json(RESULTS, rows, {"asks": ASKS, "tells": TELLS, "yield_every": YIELD_EVERY,
+                                   "peer_counts": PEER_COUNTS}, quick=False)
         print(f"written to {RESULTS}")
     return 0
 

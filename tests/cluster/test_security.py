@@ -13,7 +13,6 @@ import re
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from runtime import ActorSystem, _codec
 from runtime import _frames as wire
 from runtime._handshake import HandshakeError, client_handshake, connect
 from tests.cluster.nodes import COOKIE, ROOT, NodeProcess, Nodes, open_node, wait_for_log
+from tests.tls import self_signed_certificate
 
 FUZZ = settings(
     max_examples=80, deadline=None,
@@ -343,15 +343,7 @@ async def test_a_node_without_pickle_dead_letters_pickled_payloads_unread(
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (the cluster's CA and every node's)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "1", "-subj", "/CN=repertory-test", "-keyout", str(key),
-         "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def mutual_tls(cert: Path, key: Path, *, with_cert: bool = True) -> tuple[Any, Any]:

@@ -7,10 +7,8 @@ import contextlib
 import logging
 import pickle
 import secrets
-import shutil
 import ssl
 import struct
-import subprocess
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,6 +44,7 @@ from runtime._handshake import (
     server_handshake,
 )
 from tests.cluster.faultproxy import FaultProxy
+from tests.tls import self_signed_certificate
 
 pytestmark = pytest.mark.anyio
 COOKIE = b"the shared cookie"
@@ -403,22 +402,8 @@ async def test_serve_authenticated_logs_a_rejection_and_keeps_serving() -> None:
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made with the openssl command.
-
-    The command is part of the test setup (it is on every machine we test on): where it
-    is missing this fails, rather than skip the TLS tests unseen.
-    """
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl command is needed to make the TLS tests' certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "1", "-subj", "/CN=repertory-test", "-keyout", str(key),
-         "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    """A self-signed certificate for 127.0.0.1 (see tests.tls)."""
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def tls_contexts(cert: Path, key: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:

@@ -25,7 +25,7 @@ from actors.errors import ActorStoppedError
 from actors.messages import Terminated
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
+    from runtime._engine.cell import Cell
 
 __all__ = (
     "begin_stop",

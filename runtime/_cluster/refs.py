@@ -15,12 +15,12 @@ from actors.errors import (
     AskTimeoutError,
     NodeDownError,
 )
-from runtime._frames import RemoteError
-from runtime._kernel import Expired
+from runtime._engine.kernel import Expired
+from runtime._wire.framing import RemoteError
 
 if TYPE_CHECKING:
-    from runtime._cluster_remote import ClusterRemote
-    from runtime._link import Link
+    from runtime._cluster.link import Link
+    from runtime._cluster.remote import ClusterRemote
 
 __all__ = (
     "RemoteRef", "RemoteReplySlot", "error_from_wire", "error_to_wire", "ref_text",

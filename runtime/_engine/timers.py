@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors._context import Cancel
-from runtime._kernel import Expired, Kernel
+from runtime._engine.kernel import Expired, Kernel
 
 __all__ = ("TimerHandle", "Timers")
 

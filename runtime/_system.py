@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
-from actors._actor import Actor
-from actors._ref import ActorRef
+from actors import Actor, ActorRef
 from actors.errors import ActorError
 from actors.mailbox import Mailbox
 from runtime._cluster.cluster import Cluster, cookie_bytes
@@ -40,8 +39,7 @@ from runtime._engine.timers import Timers
 from runtime._streams import Streams
 
 if TYPE_CHECKING:
-    from actors.routing._exchange import Exchange, ExchangeKind
-    from actors.routing._pool import PoolRef, Routing
+    from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
     from runtime._directory.exchanges import Exchanges
 
 __all__ = ("ActorSystem",)

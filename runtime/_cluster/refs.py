@@ -7,8 +7,8 @@ import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from actors import ActorRef
 from actors import errors as actor_errors
-from actors._ref import ActorRef
 from actors.errors import (
     ActorCrashedError,
     ActorError,

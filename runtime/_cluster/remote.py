@@ -10,8 +10,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from actors._actor import Actor
-from actors._ref import ActorRef
+from actors import Actor, ActorRef
 from actors.errors import ActorStoppedError, NodeDownError, SerializationError
 from actors.messages import Terminated
 from runtime._cluster.refs import (

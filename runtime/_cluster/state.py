@@ -10,7 +10,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from actors._ref import ActorRef
+from actors import ActorRef
 from actors.errors import NameTakenError, NodeDownError
 from actors.messages import NameLost, NodeUp, Terminated
 from runtime._cluster.refs import RemoteRef, error_from_wire, error_to_wire, ref_text

@@ -14,8 +14,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._context import Cancel, Context, Reply
-from actors._ref import ActorRef
+from actors import ActorRef, Cancel, Context, Reply
 from actors.errors import MailboxFullError
 from actors.messages import Terminated
 from runtime._engine.envelope import Envelope
@@ -39,7 +38,7 @@ from runtime._engine.lifecycle import (
 from runtime._engine.local_ref import LocalRef, unavailable
 
 if TYPE_CHECKING:
-    from actors._actor import Actor
+    from actors import Actor
     from actors.mailbox import Mailbox
     from runtime._engine.timers import TimerHandle
     from runtime._system import ActorSystem

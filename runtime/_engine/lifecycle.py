@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actors._actor import Actor
+from actors import Actor
 from actors._failure import crashed
 from actors.errors import ActorStoppedError
 from actors.messages import Terminated

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from actors._ref import ActorRef
+from actors import ActorRef
 from actors.errors import ActorStoppedError, ActorUnavailableError, AskTimeoutError
 from runtime._engine.envelope import Envelope
 from runtime._engine.kernel import Expired

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from actors._context import Cancel
+from actors import Cancel
 from runtime._engine.kernel import Expired, Kernel
 
 __all__ = ("TimerHandle", "Timers")

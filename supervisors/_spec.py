@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from actors.lowlevel import children
 from supervisors._backoff import Backoff
 
 if TYPE_CHECKING:
@@ -95,8 +96,8 @@ class Child:
         self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
     ) -> ActorRef[Any]:
         """Spawn this child under `context` (a supervisor's), ahead of sibling `before`;
-        `held` keeps its `on_start` until `context._start_child(ref)`."""
-        return context._spawn_supervised(
+        `held` keeps its `on_start` until `children(context).start_child(ref)`."""
+        return children(context).spawn_child(
             self.factory, self.args, self.kwargs, name=self.name, mailbox=self.mailbox,
             shutdown=self.shutdown, before=before, start=not held,
         )
@@ -185,7 +186,7 @@ class Supervisor:
     def start(
         self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
     ) -> ActorRef[Any]:
-        return context._spawn_supervised(
+        return children(context).spawn_child(
             self._actor_class(), (self,), {}, name=self.name, mailbox=None,
             shutdown=self.shutdown, before=before, start=not held,
         )

@@ -41,6 +41,7 @@ from actors._actor import Actor
 from actors._context import Reply
 from actors._ref import ActorRef
 from actors.errors import ActorError, ActorStoppedError
+from actors.lowlevel import Parent, children
 from actors.routing._hashring import HashRing
 from actors.routing._validate import invalid_choice
 
@@ -104,7 +105,7 @@ class _Restarts:
         self.backoff = BACKOFF_INITIAL
 
 
-class PoolActor(Actor[Any]):
+class PoolActor(Parent[Any]):
     """The pool's supervisor: starts `size` workers and restarts any that fails."""
 
     def __init__(
@@ -116,7 +117,7 @@ class PoolActor(Actor[Any]):
         shutdown: float | None = 5.0,
     ) -> None:
         self.workers: list[ActorRef[Any]] = [
-            self.context._spawn_supervised(
+            children(self.context).spawn_child(
                 factory, args, kwargs, name=None, mailbox=None, shutdown=shutdown
             )
             for _ in range(size)
@@ -140,13 +141,13 @@ class PoolActor(Actor[Any]):
         return None
 
     # Restart a failed worker in place: its ref (held by the PoolRef) stays valid.
-    def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
+    def on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
         if child in self.worker_set:
-            self.context._teardown_child(child, error)
+            children(self.context).teardown_child(child, error)
         else:  # an ask forwarder; they catch everything, so this is a bug: stop it
-            self.context._stop_child(child, error)
+            children(self.context).stop_child(child, error)
 
-    def _on_child_torn_down(self, child: ActorRef[Any]) -> None:
+    def on_child_torn_down(self, child: ActorRef[Any]) -> None:
         state = self.restarts.get(child)
         if state is None:
             state = self.restarts[child] = _Restarts()
@@ -162,9 +163,9 @@ class PoolActor(Actor[Any]):
 
     def _recreate(self, child: ActorRef[Any]) -> None:
         self.restarts[child].last = time.monotonic()
-        self.context._recreate_child(child, None)
+        children(self.context).recreate_child(child, None)
 
-    def _describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {"kind": "pool", "strategy": "one_for_one"}
 
 

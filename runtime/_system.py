@@ -21,6 +21,7 @@ from actors.errors import ActorError
 from actors.mailbox import Mailbox
 from runtime._cell import Cell
 from runtime._cluster import Cluster, cookie_bytes
+from runtime._crashes import CrashLog
 from runtime._deadletters import DeadLetters
 from runtime._dispatch import Dispatcher
 from runtime._kernel import Kernel, current_kernel
@@ -56,8 +57,11 @@ class _Guardian(Actor[Any]):
     def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
         system: ActorSystem = self.context.system
         cell = system.local_cell(child)
+        stops_system = cell is not None and getattr(cell.actor, "_stops_system_on_failure", False)
+        if cell is not None:
+            system._crashes.decided(cell, error, "escalate" if stops_system else "stop", None)
         self.context._stop_child(child, error)
-        if cell is not None and getattr(cell.actor, "_stops_system_on_failure", False):
+        if stops_system:
             system.fail(error, f"root supervisor {child.address} failed")
 
 
@@ -117,6 +121,7 @@ class ActorSystem:
         self.topics = Topics(self)
         self.streams = Streams(self)
         self.dead_letters = DeadLetters(self.topics)
+        self._crashes = CrashLog()
         self._exchanges: Exchanges | None = None
         # Blocking handlers running in worker threads right now: while this is non-zero,
         # `tell` checks which thread it is on.
@@ -369,6 +374,7 @@ class ActorSystem:
         self.registry.forget(cell.ref)
         self.topics.forget(cell.ref)
         self.streams.forget(cell.ref)
+        self._crashes.forget(cell)
         if self._exchanges is not None:
             self._exchanges.forget(cell.ref)
         if self._cluster is not None:

@@ -16,19 +16,25 @@ import logging
 import time
 import traceback
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
 from runtime._envelope import Envelope
 
-if TYPE_CHECKING:
-    from runtime._cell import Cell
-
 __all__ = ("ACTORS_LOG", "SUPERVISION_LOG", "CrashLog", "CrashReport", "message_type")
 
 ACTORS_LOG = logging.getLogger("repertory.actors")
 SUPERVISION_LOG = logging.getLogger("repertory.supervision")
+
+
+class Cell(Protocol):
+    """What a crash report reads of the cell that failed (`runtime._cell.Cell`)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def actor(self) -> Any: ...
 
 
 class CrashReport(msgspec.Struct, frozen=True):
@@ -68,7 +74,8 @@ class CrashLog:
     def decided(self, cell: Cell, error: BaseException, decision: str,
                 decided_by: str | None) -> CrashReport:
         """Log `cell`'s failure with `decision` (once) and keep the report."""
-        actor_type, message_type = self._pending.pop(cell, None) or (
+        pending = self._pending.pop(cell, None)
+        actor_type, message_type = pending if pending is not None else (
             type(cell.actor).__qualname__ if cell.actor is not None else "?", None)
         report = CrashReport(
             time=time.time(), address=cell.label, actor_type=actor_type,

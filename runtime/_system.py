@@ -122,6 +122,8 @@ class ActorSystem:
         self.streams = Streams(self)
         self.dead_letters = DeadLetters(self.topics)
         self._crashes = CrashLog()
+        # Asks that ran out of time (local and remote), for metrics.
+        self._asks_timed_out = 0
         self._exchanges: Exchanges | None = None
         # Blocking handlers running in worker threads right now: while this is non-zero,
         # `tell` checks which thread it is on.

@@ -8,7 +8,7 @@ import secrets
 import ssl
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -135,6 +135,8 @@ class ActorSystem:
         self._guardian: Cell | None = None
         self._guardian_done = anyio.Event()
         self._closed = False
+        # Set when the system begins to exit: services (`_start_service`) stop then.
+        self._closing = anyio.Event()
         self.failure: BaseException | None = None
         self.kernel: Kernel
         self.dispatcher: Dispatcher
@@ -171,6 +173,7 @@ class ActorSystem:
     ) -> bool | None:
         task_group = self._task_group
         assert task_group is not None, "ActorSystem exited without being entered"
+        self._closing.set()
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_everything()
@@ -206,6 +209,29 @@ class ActorSystem:
             for cell in self._walk():
                 if cell.state != STOPPED:
                     terminate(cell)
+
+    def _start_service(
+        self, run: Callable[[anyio.Event], Awaitable[None]], name: str
+    ) -> None:
+        """Run `run(closing)` in this system's task group (the web view does).
+
+        `closing` is set when the system begins to exit: the service should return
+        soon after; whatever still runs when the actors have stopped is cancelled. An
+        error of the service is logged and ends the service only, not the system.
+        """
+        if self._task_group is None or self._closing.is_set():
+            raise RuntimeError(
+                f"system {self.node} is not running; start {name} inside its `async with`"
+            )
+
+        async def guarded() -> None:
+            try:
+                await run(self._closing)
+            except Exception:
+                log.exception("system %s: %s failed; the system goes on without it",
+                              self.node, name)
+
+        self._task_group.start_soon(guarded, name=name)
 
     def snapshot(self) -> list[ActorInfo]:
         """Every live actor (not the root guardian), parents before children."""

@@ -30,7 +30,7 @@ import msgspec
 
 from actors._ref import ActorRef
 from actors.errors import SerializationError
-from runtime._codec import Codec
+from runtime._wire.codec import Codec
 
 if TYPE_CHECKING:
     from runtime._system import ActorSystem

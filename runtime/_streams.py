@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from actors._actor import Actor
 from actors._ref import ActorRef
 from actors.messages import StreamEntry, Terminated
-from runtime._codec import Codec
 from runtime._stream_delivery import Group, Subscription, check_offset
 from runtime._stream_log import (
     DirLock,
@@ -30,10 +29,11 @@ from runtime._stream_log import (
     load_offsets,
     save_offsets,
 )
+from runtime._wire.codec import Codec
 
 if TYPE_CHECKING:
+    from runtime._engine.timers import TimerHandle
     from runtime._system import ActorSystem
-    from runtime._timers import TimerHandle
 
 __all__ = ("Stream", "Streams", "Subscription")
 

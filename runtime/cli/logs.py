@@ -15,7 +15,7 @@ __all__ = ("LEVELS", "JsonFormatter", "configure")
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# What a crash report adds to its log record (see runtime._crashes).
+# What a crash report adds to its log record (see runtime._engine.crashes).
 _FIELDS = ("actor", "actor_class", "message_type", "decision", "supervisor")
 
 

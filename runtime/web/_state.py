@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from runtime._members import MemberInfo, describe_members
+from runtime._cluster.members import MemberInfo, describe_members
 from runtime._system import ActorSystem
 
 __all__ = ("cluster_state", "members_of", "node_tree", "stream_lags")

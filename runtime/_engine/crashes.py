@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from runtime._envelope import Envelope
+from runtime._engine.envelope import Envelope
 
 __all__ = ("ACTORS_LOG", "SUPERVISION_LOG", "CrashLog", "CrashReport", "message_type")
 

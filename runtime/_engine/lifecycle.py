@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actors._actor import Actor
+from actors import Actor
 from actors._failure import crashed
 from actors.errors import ActorStoppedError
 from actors.messages import Terminated
-from runtime._crashes import message_type
+from runtime._engine.crashes import message_type
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
+    from runtime._engine.cell import Cell
 
 __all__ = (
     "begin_stop",
@@ -342,7 +342,7 @@ def fail(cell: Cell, error: Exception, item: Any) -> None:
         item.reply.set_exception(crashed(cell.label, error))
     current, cell.current = cell.current, NOTHING
     cell.failures += 1
-    # The crash report is logged once, by whoever decides (see runtime._crashes).
+    # The crash report is logged once, by whoever decides (see runtime._engine.crashes).
     crashes = cell.system._crashes
     crashes.failed(cell, None if current is NOTHING else message_type(current))
     if cell.state >= STOPPING:

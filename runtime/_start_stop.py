@@ -50,7 +50,12 @@ class Outcome:
             self.value, self.error = value, error
             self._done.set()
 
+    async def settled(self) -> None:
+        """Wait until it is set, value or error."""
+        await self._done.wait()
+
     async def wait(self) -> Any:
+        """Wait until it is set; return the value or raise the error."""
         await self._done.wait()
         if self.error is not None:
             raise self.error

@@ -332,14 +332,17 @@ class ActorSystem:
         assert cell is not None, "a local spawn gives a local ref"
         self._starts.add(cell, lambda error: outcome.set(ref, error))
         try:
-            with anyio.fail_after(timeout):
-                return await outcome.wait()
-        except TimeoutError:
-            raise AskTimeoutError(cell.label, timeout, "start") from None
+            with anyio.move_on_after(timeout):
+                await outcome.settled()
+                if outcome.error is not None:
+                    await self._stopped(cell)  # the failed actor is gone when start raises
         finally:
             if not outcome.done:  # timed out or cancelled: nobody will hold the ref
                 self._starts.discard(cell)
                 request_stop(cell, None)
+        if not outcome.done:
+            raise AskTimeoutError(cell.label, timeout, "start")
+        return await outcome.wait()
 
     async def _start_remote(
         self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],

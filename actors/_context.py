@@ -9,7 +9,7 @@ from actors._ref import ActorRef
 
 if TYPE_CHECKING:
     from actors.mailbox import Mailbox
-    from actors.routing._kinds import Routing
+    from actors.routing._pool_routing import Routing
 
 __all__ = ("ActorFactory", "Cancel", "Context", "Handles", "Reply", "SpawnSpec")
 

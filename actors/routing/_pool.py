@@ -4,23 +4,8 @@ Use a pool when one actor cannot keep up and any of several identical workers ma
 handle a message. A `Pool(Worker, *args, size=4, routing=...)` is a spec, like a
 supervisor's: `system.spawn(pool, name=...)` (or `system.spawn_pool(Worker, ...)`,
 `context.spawn_pool(...)`, or a supervisor's `Child(Pool(...), name=...)`) starts the
-workers under a pool actor that supervises them and returns a `PoolRef`. Each `tell` or `ask`
-on it picks a worker right in the caller, so a pool costs no extra hop through a
-router's mailbox; an `ask` answers from the worker that got it.
-
-Routings:
-
-- ``round_robin``: each worker in turn;
-- ``random``: a worker picked at random;
-- ``broadcast``: a `tell` reaches every worker; an `ask` goes to one (in turn) and is
-  answered once;
-- ``consistent_hash``: ``key=`` maps a message to a key; the same key reaches the same
-  worker while the pool's size is unchanged (a pool keeps its size; the ring under it,
-  `HashRing`, moves about 1/n of the keys when it gains a member);
-- ``smallest_mailbox``: the worker with the fewest waiting messages, an empty one
-  first; a worker whose mailbox cannot be read (on another node) counts as busier
-  than any local one. A worker busy with its last message has an empty mailbox and
-  counts as idle. It reads every mailbox when none is empty: the dearest routing.
+workers under a pool actor (here) that supervises them and returns a `PoolRef`, which
+routes each message in the caller (`actors.routing._pool_routing` lists the routings).
 
 Guarantees: a worker that fails is restarted in place, so its ref and the pool's stay
 valid; messages that wait in its mailbox are kept for the fresh instance. A worker that
@@ -45,8 +30,7 @@ from actors._actor import Actor
 from actors._context import ActorFactory, Context, Reply
 from actors._ref import ActorRef
 from actors.errors import ActorError, ActorStoppedError
-from actors.routing._kinds import Routing
-from actors.routing._poolref import PoolRef, check_routing
+from actors.routing._pool_routing import PoolRef, Routing, check_routing
 
 if TYPE_CHECKING:
     from actors.mailbox import Mailbox

@@ -1,7 +1,25 @@
-"""`PoolRef`: one ref for a pool of workers, routing each message in the caller.
+"""Pool routing: the `PoolRef` that picks a worker in the caller, one subclass per routing.
 
-Split from `actors.routing._pool` (the pool spec and its supervising actor) so that
-each file says one thing; see that module for the routings and their guarantees.
+Use it through a `Pool` spec (`system.spawn(Pool(Worker, size=4, routing=...))`,
+`system.spawn_pool(...)`, a supervisor's `Child(Pool(...))`), whose spawn returns a
+`PoolRef`; the spec and the pool actor that supervises the workers live in
+`actors.routing._pool`.
+Each `tell` or `ask` on the ref picks a worker right in the caller, so a pool costs no
+extra hop through a router's mailbox; an `ask` answers from the worker that got it.
+
+Routings:
+
+- ``round_robin``: each worker in turn;
+- ``random``: a worker picked at random;
+- ``broadcast``: a `tell` reaches every worker; an `ask` goes to one (in turn) and is
+  answered once;
+- ``consistent_hash``: ``key=`` maps a message to a key; the same key reaches the same
+  worker while the pool's size is unchanged (a pool keeps its size; the ring under it,
+  `HashRing`, moves about 1/n of the keys when it gains a member);
+- ``smallest_mailbox``: the worker with the fewest waiting messages, an empty one
+  first; a worker whose mailbox cannot be read (on another node) counts as busier
+  than any local one. A worker busy with its last message has an empty mailbox and
+  counts as idle. It reads every mailbox when none is empty: the dearest routing.
 """
 
 from __future__ import annotations
@@ -9,14 +27,16 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from actors._ref import ActorRef
 from actors.routing._hashring import HashRing
-from actors.routing._kinds import ROUTINGS, Routing
 from actors.routing._validate import invalid_choice
 
-__all__ = ("PoolRef", "check_routing")
+__all__ = ("ROUTINGS", "PoolRef", "Routing", "check_routing")
+
+Routing = Literal["round_robin", "random", "broadcast", "consistent_hash", "smallest_mailbox"]
+ROUTINGS: tuple[str, ...] = get_args(Routing)
 
 M = TypeVar("M", contravariant=True)
 

@@ -48,6 +48,8 @@ class ClusterState:
         # Topics that have subscribers on other nodes: topic -> nodes.
         self.interest: dict[str, set[str]] = {}
         self.subscribers: dict[ActorRef[Any], None] = {}
+        # Remote spawns that failed: (node, uid) -> the error (see `remote.py`).
+        self.spawn_failures: dict[tuple[str, int], BaseException] = {}
 
     @property
     def members(self) -> frozenset[str]:

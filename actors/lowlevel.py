@@ -8,8 +8,9 @@ actor needs none of it: `Context.spawn`, `Context.stop` and `Context.watch` are 
 - `Parent`: subclass it (instead of `Actor`) to hear about children through its
   `on_child_*` hooks; each hook runs inside the parent's own turn, like a message.
 - `children(context)`: the parent's `ChildControl`, what it may do to its children.
-- `Spawnable`: a spec that knows how to start itself under a parent (`spawn_under`), so
-  that `system.spawn(spec)` and `context.spawn(spec)` accept it.
+- `actors.SpawnSpec`: a spec that starts itself under a parent (`spawn_under`), so that
+  `system.spawn(spec)` and `context.spawn(spec)` accept it; its `spawn_under` usually
+  builds a `Parent` with `context.spawn`.
 - `crashed(actor, error)`: the `ActorCrashedError` an asker sees when a handler raised.
 - `System`: the protocol `Context.system` is typed with.
 
@@ -58,7 +59,6 @@ __all__ = (
     "Names",
     "Parent",
     "Publisher",
-    "Spawnable",
     "System",
     "children",
     "crashed",
@@ -121,6 +121,12 @@ class ChildControl(Protocol):
         `shutdown` bound; `Parent.on_child_terminated` follows."""
         ...
 
+    def report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
+        """Log a child's failure once, at ERROR with its traceback, with the decision
+        taken about it (``restart``, ``stop``, ``escalate`` or ``degrade``): call it
+        from `Parent.on_child_failed` (the default one does)."""
+        ...
+
     def set_available(self, ref: ActorRef[Any], available: bool) -> None:
         """While a child is unavailable, asks to it fail at once with
         `ActorUnavailableError` and tells go to dead letters (mail queued for it
@@ -163,7 +169,9 @@ class Parent(Actor[M]):
     ) -> Awaitable[None] | None:
         """A child's handler or hook raised `error`; it is suspended until the parent
         decides. By default it is stopped with `error` as reason."""
-        children(self.context).stop_child(child, error)
+        control = children(self.context)
+        control.report_failure(child, error, "stop")
+        control.stop_child(child, error)
         return None
 
     def on_child_torn_down(self, child: ActorRef[Any]) -> Awaitable[None] | None:
@@ -179,11 +187,3 @@ class Parent(Actor[M]):
     def describe(self) -> dict[str, Any]:
         """Extra details for `system.snapshot()` and live trees (kind, strategy, ...)."""
         return {}
-
-
-@runtime_checkable
-class Spawnable(Protocol):
-    """A spec that starts itself under a parent: `system.spawn(spec)` calls
-    `spec.spawn_under(parent_context)` and returns what it returns."""
-
-    def spawn_under(self, parent: Context) -> ActorRef[Any]: ...

@@ -29,13 +29,15 @@ from runtime._directory.registry import Registry, Topics, check_name
 from runtime._engine import turn
 from runtime._engine.backends import current_kernel
 from runtime._engine.cell import Cell, new_cell
+from runtime._engine.crashes import CrashLog
 from runtime._engine.dispatch import Dispatcher
 from runtime._engine.kernel import Kernel
 from runtime._engine.lifecycle import abort, kill, request_stop, terminate
 from runtime._engine.local_ref import cell_of
 from runtime._engine.snapshot import ActorInfo, describe
-from runtime._engine.state import CellState, Phase
+from runtime._engine.state import CellState, Phase, cell_label
 from runtime._engine.timers import Timers
+from runtime._start_stop import Outcome, StartWaiters
 from runtime._wire import framing as wire
 
 if TYPE_CHECKING:
@@ -55,7 +57,8 @@ class _Guardian(Parent[Any]):
     """The root of the tree: parent of every actor spawned by `system.spawn`.
 
     A failed top-level actor stops with its error as reason. A failed top-level
-    supervisor has given up on its whole tree: that stops the system.
+    supervisor has given up on its whole tree: that stops the system, unless it failed
+    while `system.start` waited for it (the caller gets the error instead).
     """
 
     def __init__(self, host: SystemHost) -> None:
@@ -64,11 +67,21 @@ class _Guardian(Parent[Any]):
     def receive(self, message: Any) -> None:
         return None
 
+    def on_child_started(self, child: ActorRef[Any]) -> None:
+        cell = self.host.local_cell(child)
+        if cell is not None:
+            self.host.starts.started(cell)
+
     def on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
         cell = self.host.local_cell(child)
-        children(self.context).stop_child(child, error)
         actor = cell.actor if cell is not None else None
-        if isinstance(actor, Parent) and actor.stops_system_on_failure:
+        stops_system = isinstance(actor, Parent) and actor.stops_system_on_failure
+        if cell is not None:  # reported as nobody's decision: the guardian is not an actor
+            self.host.crashes.decided(cell, error, "escalate" if stops_system else "stop", None)
+        children(self.context).stop_child(child, error)
+        if cell is not None and self.host.starts.failed(cell, error):
+            return
+        if stops_system:
             self.host.fail(error, f"root supervisor {child.address} failed")
 
 
@@ -90,6 +103,8 @@ class SystemHost:
         self._exchanges: Exchanges | None = None
         self.on_terminated(lambda cell: self.registry.forget(cell.ref))
         self.on_terminated(lambda cell: self.topics.forget(cell.ref))
+        self.crashes = CrashLog()
+        self.on_terminated(self.crashes.forget)
         # A clustered node numbers its actors from a random start, so that a ref held
         # across a restart of its node cannot reach a new actor that got the same id.
         self._uids = itertools.count(secrets.randbits(40) + 1 if random_ids else 1)
@@ -97,6 +112,12 @@ class SystemHost:
         self.guardian_done = anyio.Event()
         self.closed = False
         self.failure: BaseException | None = None
+        # What `system.start` and `await system.stop(ref)` wait for.
+        self.starts = StartWaiters()
+        self.stop_waiters: dict[CellState, Outcome] = {}
+        # The first error an actor's constructor raised in the spawn under way (see
+        # `system.start`): the actor it names is the innermost one, not its supervisor.
+        self.construct_failure: tuple[str, BaseException] | None = None
 
     def on_terminated(self, hook: TerminationHook) -> None:
         """Run `hook(cell)` whenever a local actor terminates (names, subscriptions,
@@ -173,6 +194,11 @@ class SystemHost:
     def forget(self, cell: CellState) -> None:
         for hook in self._terminated:
             hook(cell)
+        self.starts.gone(cell)
+        if self.stop_waiters:
+            outcome = self.stop_waiters.pop(cell, None)
+            if outcome is not None:
+                outcome.set()
         if cell is self._guardian:
             self.guardian_done.set()
 
@@ -207,10 +233,16 @@ class SystemHost:
                 raise NameTakenError(name, holder.address)
         if mailbox is not None and not isinstance(mailbox, Mailbox):
             raise TypeError(f"mailbox= takes a Mailbox, got {type(mailbox).__qualname__}")
-        cell = new_cell(
-            self, parent, factory, args, kwargs, name, mailbox,
-            uid if uid is not None else next(self._uids), supervised=supervised, start=start,
-        )
+        uid = uid if uid is not None else next(self._uids)
+        try:
+            cell = new_cell(
+                self, parent, factory, args, kwargs, name, mailbox, uid,
+                supervised=supervised, start=start,
+            )
+        except Exception as error:
+            if self.construct_failure is None:
+                self.construct_failure = (cell_label(self.node, name, uid), error)
+            raise
         if name is not None:
             self.registry.register(name, cell.ref)
         return cell
@@ -224,22 +256,38 @@ class SystemHost:
         *,
         name: str | None = None,
         mailbox: Mailbox | None = None,
-    ) -> ActorRef[Any]:
-        # A `lowlevel.Spawnable` spec starts itself (a supervisor tree, a pool).
+    ) -> Any:
+        # A spec (`SpawnSpec`: a supervisor tree, a pool) starts itself.
         spawn_under = getattr(factory, "spawn_under", None)
         if spawn_under is not None and not isinstance(factory, type):
-            ref: ActorRef[Any] = spawn_under(parent, *args, **kwargs)
-            return ref
+            if args or kwargs:
+                raise TypeError(
+                    f"{factory!r} is a spec: its arguments go in the spec itself, and "
+                    f"spawn takes only name= and mailbox= with it; got {args!r}, {kwargs!r}"
+                )
+            return spawn_under(parent, name, mailbox)
         return self.start_cell(parent, factory, args, kwargs, name, mailbox).ref
+
+    async def stopped(self, cell: CellState) -> BaseException | None:
+        """Wait until `cell` has terminated; the reason it stopped with."""
+        if cell.state != Phase.STOPPED:
+            outcome = self.stop_waiters.get(cell)
+            if outcome is None:
+                outcome = self.stop_waiters[cell] = Outcome()
+            await outcome.wait()
+        return cell.stop_reason
 
     def spawn_for_peer(
         self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, uid: int,
+        name: str | None, uid: int, then: Callable[[BaseException | None], None],
     ) -> Cell:
-        """Start an actor that another node asked for, with the id it chose."""
+        """Start an actor that another node asked for, with the id it chose; `then`
+        hears once it has started (None) or why it could not."""
         if uid and self.require_cluster().exported.get(uid) is not None:
             raise ValueError(f"actor id {uid} is taken on {self.node}")
-        return self.start_cell(self.root, factory, args, kwargs, name, None, uid=uid or None)
+        cell = self.start_cell(self.root, factory, args, kwargs, name, None, uid=uid or None)
+        self.starts.add(cell, then)
+        return cell
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
         remote = ref._unwrap()
@@ -267,7 +315,7 @@ class SystemHost:
         return self.local_cell(ref) is not None
 
     def spawn_top(self, factory: Any, *args: Any) -> ActorRef[Any]:
-        return self.spawn_child(self.root, factory, args, {})
+        return self.start_cell(self.root, factory, args, {}, None, None).ref
 
     def exchanges(self) -> Exchanges:
         """The system's exchanges, created on first use."""

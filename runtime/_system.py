@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
 
-from actors import ActorRef
-from actors.errors import ActorError
+from actors import ActorFactory, ActorRef, SpawnSpec
+from actors.errors import ActorCrashedError, ActorError, AskTimeoutError, NodeDownError
 from actors.mailbox import Mailbox
 from runtime._cluster.cluster import Cluster, cookie_bytes
 from runtime._engine.lifecycle import request_stop
 from runtime._engine.snapshot import ActorInfo
 from runtime._host import SystemHost
+from runtime._start_stop import Outcome, Stopping, StopWatcher
 from runtime._streams import Streams
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from runtime._directory.exchanges import Exchanges
     from runtime._directory.registry import Registry, Topics
     from runtime._engine.cell import Cell
+    from runtime._engine.crashes import CrashLog
     from runtime._engine.kernel import Kernel
     from runtime._engine.timers import Timers
 
@@ -33,6 +36,7 @@ __all__ = ("ActorSystem",)
 
 log = logging.getLogger("repertory")
 M = TypeVar("M")
+R = TypeVar("R")
 
 
 class ActorSystem:
@@ -96,6 +100,8 @@ class ActorSystem:
         self.streams = Streams(self)
         host.on_terminated(lambda cell: self.streams.forget(cell.ref))
         self._task_group: TaskGroup | None = None
+        # Set when the system begins to exit: services (`_start_service`) stop then.
+        self._closing = anyio.Event()
 
     # -- lifetime -------------------------------------------------------------------
 
@@ -124,6 +130,7 @@ class ActorSystem:
     ) -> bool | None:
         task_group = self._task_group
         assert task_group is not None, "ActorSystem exited without being entered"
+        self._closing.set()
         try:
             with anyio.CancelScope(shield=True):
                 await self._host.stop_everything(self.shutdown_timeout)
@@ -140,11 +147,51 @@ class ActorSystem:
                 self.streams.close()  # last: no actor is left to append or commit
         return None
 
+    def _start_service(
+        self, run: Callable[[anyio.Event], Awaitable[None]], name: str
+    ) -> None:
+        """Run `run(closing)` in this system's task group (the web view does).
+
+        `closing` is set when the system begins to exit: the service should return
+        soon after; whatever still runs when the actors have stopped is cancelled. An
+        error of the service is logged and ends the service only, not the system.
+        """
+        if self._task_group is None or self._closing.is_set():
+            raise RuntimeError(
+                f"system {self.node} is not running; start {name} inside its `async with`"
+            )
+
+        async def guarded() -> None:
+            try:
+                await run(self._closing)
+            except Exception:
+                log.exception("system %s: %s failed; the system goes on without it",
+                              self.node, name)
+
+        self._task_group.start_soon(guarded, name=name)
+
     def snapshot(self) -> list[ActorInfo]:
         """Every live actor (not the root guardian), parents before children."""
         return self._host.snapshot()
 
     # -- spawning and stopping -----------------------------------------------------------
+
+    @overload
+    def spawn(
+        self, factory: SpawnSpec[R], *, name: str | None = None,
+        mailbox: Mailbox | None = None, node: str | None = None,
+    ) -> R: ...
+
+    @overload
+    def spawn(
+        self,
+        factory: ActorFactory[M],
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        node: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[M]: ...
 
     def spawn(
         self,
@@ -154,18 +201,105 @@ class ActorSystem:
         mailbox: Mailbox | None = None,
         node: str | None = None,
         **kwargs: Any,
-    ) -> ActorRef[Any]:
-        """Start an actor (or a supervision tree) and return its ref at once.
+    ) -> Any:
+        """Start an actor (or a supervision tree, or a pool) and return its ref at once.
 
         Messages sent before its `on_start()` has run wait in its mailbox. `name`
         registers it (`NameTakenError` if a live actor holds the name). `factory` is an
         `Actor` subclass (built as ``factory(*args, **kwargs)``), a callable returning an
-        actor, or a supervisor spec.
+        actor, or a spec (`Supervisor`, `Pool`). Typed: an `Actor[M]` class or a factory
+        returning one gives an `ActorRef[M]`; mypy checks the constructor's arguments
+        only in the factory form, ``spawn(lambda: Counter(1, step=2))``.
         """
         if node is not None and node != self.node:
-            return self.cluster.spawn_remote(node, factory, args, kwargs, name)
+            return self.cluster.spawn_remote(node, factory, args, kwargs, name, None)
         host = self._host
         return host.spawn_child(host.root, factory, args, kwargs, name=name, mailbox=mailbox)
+
+    @overload
+    async def start(
+        self, factory: SpawnSpec[R], *, name: str | None = None,
+        mailbox: Mailbox | None = None, node: str | None = None, timeout: float = 5.0,
+    ) -> R: ...
+
+    @overload
+    async def start(
+        self,
+        factory: ActorFactory[M],
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        node: str | None = None,
+        timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> ActorRef[M]: ...
+
+    async def start(
+        self,
+        factory: Any,
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        node: str | None = None,
+        timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> Any:
+        """`spawn`, then wait until the actor has run `on_start()`; returns its ref.
+
+        For a supervisor it returns once every child has started in order (as OTP's
+        `start_link`), for a pool once every worker has; on `node` (another node) once it
+        has started there. Raises what prevented it: `NameTakenError`,
+        `ActorCrashedError` when `__init__` or `on_start` raised (the original is its
+        `__cause__`; for a tree, the error of the child that gave up), `NodeDownError`,
+        `SerializationError`, or `AskTimeoutError` when it has not started within
+        `timeout` seconds. An actor that timed out, or whose caller was cancelled while
+        waiting, is stopped: nobody holds its ref.
+        """
+        if node is not None and node != self.node:
+            return await self._start_remote(node, factory, args, kwargs, name, timeout)
+        host = self._host
+        outcome = Outcome()
+        host.construct_failure = None
+        try:
+            ref = self.spawn(factory, *args, name=name, mailbox=mailbox, **kwargs)
+        except Exception as error:
+            failure, host.construct_failure = host.construct_failure, None
+            if failure is not None and failure[1] is error:
+                raise ActorCrashedError.from_error(failure[0], error, "starting") from error
+            raise
+        cell = host.local_cell(ref)
+        assert cell is not None, "a local spawn gives a local ref"
+        host.starts.add(cell, lambda error: outcome.set(ref, error))
+        try:
+            with anyio.move_on_after(timeout):
+                await outcome.settled()
+                if outcome.error is not None:
+                    await host.stopped(cell)  # the failed actor is gone when start raises
+        finally:
+            if not outcome.done:  # timed out or cancelled: nobody will hold the ref
+                host.starts.discard(cell)
+                request_stop(cell, None)
+        if not outcome.done:
+            raise AskTimeoutError(cell.label, timeout, "start")
+        return await outcome.wait()
+
+    async def _start_remote(
+        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None, timeout: float,
+    ) -> ActorRef[Any]:
+        outcome = Outcome()
+        ref = self.cluster.spawn_remote(
+            node, factory, args, kwargs, name, lambda error: outcome.set(None, error)
+        )
+        try:
+            with anyio.fail_after(timeout):
+                await outcome.wait()
+        except TimeoutError:
+            raise AskTimeoutError(ref.address, timeout, "start") from None
+        finally:
+            if not outcome.done:
+                self.stop(ref)
+        return ref
 
     def exchange(
         self, name: str, kind: ExchangeKind | None = None, *, alternate: str | None = None
@@ -181,38 +315,57 @@ class ActorSystem:
 
     def spawn_pool(
         self,
-        factory: Any,
+        factory: ActorFactory[M],
         *args: Any,
         size: int = 4,
         routing: Routing = "round_robin",
         key: Callable[[Any], Any] | None = None,
         name: str | None = None,
         **kwargs: Any,
-    ) -> PoolRef:
+    ) -> PoolRef[M]:
         """Start `size` workers under a pool supervisor; return one ref for them all.
 
-        Routing happens in the caller (no hop through a router's mailbox). A crashed
-        worker is restarted in place, so the pool's ref keeps working. See
-        `actors.routing` for the routings.
+        The same as ``spawn(Pool(factory, *args, size=..., routing=..., key=...,
+        **kwargs), name=name)``. Routing happens in the caller (no hop through a
+        router's mailbox). A crashed worker is restarted in place, so the pool's ref
+        keeps working. A named pool's name resolves to this ref; its workers are named
+        ``name-1`` .. ``name-N``. See `actors.routing` for the routings.
         """
-        from actors.routing._pool import PoolActor, PoolRef, check_routing
+        from actors.routing import Pool
 
-        check_routing(routing, key, size)
-        pool = self.spawn(PoolActor, factory, args, kwargs, size, name=name)
-        cell = self._host.local_cell(pool)
-        assert cell is not None
-        return PoolRef(pool, cell.actor.workers, routing, key)
+        return self.spawn(Pool(factory, *args, size=size, routing=routing, key=key, **kwargs),
+                          name=name)
 
-    def stop(self, ref: ActorRef[Any]) -> None:
+    def stop(self, ref: ActorRef[Any]) -> Stopping:
         """Ask `ref` to stop after its current message; returns at once.
 
-        Watch it (or use a `TestProbe`) to learn when it has stopped.
+        ``await system.stop(ref)`` also waits until it has stopped (here or on its
+        node) and gives the reason it stopped with (None for a normal stop); not
+        awaiting the result is fine. For a remote actor it raises `NodeDownError` when
+        its node is not linked, and gives a `NodeDownError` as the reason when the node
+        went down before the actor had stopped.
         """
         cell = self._host.local_cell(ref)
         if cell is not None:
             request_stop(cell, None)
+            return Stopping(ref, partial(self._host.stopped, cell))
+        return self._stop_remote(ref)
+
+    def _stop_remote(self, ref: ActorRef[Any]) -> Stopping:
+        outcome = Outcome()
+        node = getattr(ref._unwrap(), "node", None)  # a RemoteRef's node
+        if node is None or self._cluster is None or node not in self._cluster.links:
+            outcome.set(error=NodeDownError(
+                str(node), f"not linked: cannot stop {ref.address}; join the node first"
+            ))
         else:
-            self._host.stop_remote(ref)
+            # Watch first: frames keep their order, so the peer answers the watch before
+            # it handles the stop, and its Terminated comes once the actor has stopped.
+            host = self._host
+            watcher = host.start_cell(host.root, StopWatcher, (outcome,), {}, None, None)
+            watcher.watch(ref)
+            host.stop_remote(ref)
+        return Stopping(ref, outcome.wait)
 
     def fail(self, error: BaseException, what: str) -> None:
         """Something the system cannot run without failed: stop every actor.
@@ -310,10 +463,21 @@ class ActorSystem:
 
     def spawn_for_peer(
         self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, uid: int,
+        name: str | None, uid: int, then: Callable[[BaseException | None], None],
     ) -> Cell:
-        return self._host.spawn_for_peer(factory, args, kwargs, name, uid)
+        return self._host.spawn_for_peer(factory, args, kwargs, name, uid, then)
 
     @property
     def _exchanges(self) -> Exchanges | None:
         return self._host.existing_exchanges
+
+    # -- for the web view's metrics -------------------------------------------------------
+
+    @property
+    def _crashes(self) -> CrashLog:
+        return self._host.crashes
+
+    @property
+    def _asks_timed_out(self) -> int:
+        """Asks that ran out of time (local and remote)."""
+        return self._host.kernel.asks_timed_out

@@ -10,7 +10,7 @@ import msgspec
 
 from actors import ActorRef, Reply
 from actors.errors import ActorError, ActorStoppedError
-from actors.lowlevel import crashed
+from actors.lowlevel import children, crashed
 from supervisors._spec import Child, DynamicSupervisor, Supervisor
 from supervisors._supervisor import SupervisorActor, _Entry
 
@@ -136,6 +136,7 @@ class DynamicSupervisorActor(SupervisorActor):
             super().on_child_failed(ref, error)
             return
         # It failed in on_start: as OTP's start_child, report it and do not keep it.
+        children(self.context).report_failure(ref, error, "stop")
         self._refuse_start(entry, crashed(ref.address, error))
         entry.status = "failed"
         entry.finished = True

@@ -34,6 +34,7 @@ from runtime._engine.state import (
 if TYPE_CHECKING:
     from actors.lowlevel import System
     from actors.mailbox import Mailbox
+    from actors.routing import Routing
     from runtime._engine.host import Host
     from runtime._engine.timers import TimerHandle
 
@@ -107,8 +108,23 @@ class Cell(CellState):
         name: str | None = None,
         mailbox: Mailbox | None = None,
         **kwargs: Any,
-    ) -> ActorRef[Any]:
+    ) -> Any:
         return self.host.spawn_child(self, factory, args, kwargs, name=name, mailbox=mailbox)
+
+    def spawn_pool(
+        self,
+        factory: Any,
+        *args: Any,
+        size: int = 4,
+        routing: Routing = "round_robin",
+        key: Callable[[Any], Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        from actors.routing import Pool  # on first use, as `system.exchange` loads routing
+
+        pool = Pool(factory, *args, size=size, routing=routing, key=key, **kwargs)
+        return self.spawn(pool, name=name)
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
         if ref is None:
@@ -249,6 +265,11 @@ class Cell(CellState):
         child = self._child(ref)
         if child is not None:
             stop_child(self, child, reason)
+
+    def report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
+        child = self._child(ref)
+        if child is not None:
+            self.host.crashes.decided(child, error, decision, self.label)
 
     def set_available(self, ref: ActorRef[Any], available: bool) -> None:
         child = self._child(ref)

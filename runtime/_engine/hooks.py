@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from actors.lowlevel import crashed
+from runtime._engine.crashes import message_type
 from runtime._engine.state import NOTHING, ChildFailed, Phase
 
 if TYPE_CHECKING:
@@ -84,15 +85,19 @@ def fail(cell: CellState, error: Exception, item: Any) -> None:
     """The handler or a hook raised: answer the ask, suspend, and tell the parent."""
     if item is not None and item.reply is not None and not item.reply.done():
         item.reply.set_exception(crashed(cell.label, error))
-    cell.current = NOTHING
+    current, cell.current = cell.current, NOTHING
+    cell.failures += 1
+    # The crash report is logged once, by whoever decides (see runtime._engine.crashes).
+    crashes = cell.host.crashes
+    crashes.failed(cell, None if current is NOTHING else message_type(current))
     if cell.state >= Phase.STOPPING:
-        log.warning("actor %s raised while stopping: %r", cell.label, error)
+        crashes.decided(cell, error, "stop", None)  # it was stopping anyway
         return
     if cell.state < Phase.TEARING_DOWN:  # a restart under way goes on
         cell.state = Phase.SUSPENDED
     cell.fast = False
     parent = cell.parent_cell
     if parent is None:  # the guardian itself failed: nothing above it
-        log.error("root guardian of %s failed: %r", cell.host.node, error)
+        crashes.decided(cell, error, "stop", None)
         return
     parent.post_signal(ChildFailed(cell, error))

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from actors import ActorRef
     from actors.lowlevel import System
     from actors.mailbox import Mailbox
+    from runtime._engine.crashes import CrashLog
     from runtime._engine.dispatch import Dispatcher, Runnable
     from runtime._engine.kernel import Kernel
     from runtime._engine.timers import Timers
@@ -45,6 +46,11 @@ class Host(Protocol[C]):
 
     @property
     def timers(self) -> Timers: ...
+
+    @property
+    def crashes(self) -> CrashLog:
+        """Where failures are reported, once each, with the decision about them."""
+        ...
 
     def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
         """A message that reached no actor: count and publish it."""

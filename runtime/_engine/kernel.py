@@ -73,6 +73,8 @@ class Kernel:
     name: str
     loop_thread: int
     threads: int = 0
+    # Asks that ran out of time (local and remote), for metrics.
+    asks_timed_out: int = 0
 
     def slot(self) -> Any:
         raise NotImplementedError
@@ -109,4 +111,5 @@ async def wait_answer(kernel: Kernel, slot: Any, timeout: float | None, target: 
     try:
         return await kernel.wait(slot, timeout)
     except Expired:
+        kernel.asks_timed_out += 1
         raise AskTimeoutError(target, timeout or 0.0) from None

@@ -338,6 +338,7 @@ def _child_failed(cell: CellState, signal: ChildFailed) -> Pending:
         hook = actor.on_child_failed
         return call_hook(cell, hook, (child.ref, signal.error), nothing, failing=True)
     # No supervisor (or one that is going away): the child stops with the error as reason.
+    cell.host.crashes.decided(child, signal.error, "stop", None)
     request_stop(child, signal.error)
     return None
 

@@ -26,6 +26,8 @@ class ActorInfo(msgspec.Struct, frozen=True):
     mailbox: int
     node: str
     details: dict[str, Any] = {}
+    processed: int = 0  # messages handled since the actor was spawned (failed ones too)
+    failures: int = 0  # times its handler or a hook raised
 
 
 def describe(cell: CellState) -> ActorInfo:
@@ -41,4 +43,6 @@ def describe(cell: CellState) -> ActorInfo:
         mailbox=len(cell.mailbox) if cell.mailbox else 0,
         node=cell.host.node,
         details=actor.describe() if isinstance(actor, Parent) else {},
+        processed=cell.processed,
+        failures=cell.failures,
     )

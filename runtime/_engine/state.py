@@ -40,6 +40,7 @@ __all__ = (
     "Start",
     "Stop",
     "Teardown",
+    "cell_label",
     "unavailable",
 )
 
@@ -142,6 +143,7 @@ class CellState(Context):
         "current",
         "dispatcher",
         "factory",
+        "failures",
         "fast",
         "handler",
         "handler_async",
@@ -154,6 +156,7 @@ class CellState(Context):
         "mailbox_spec",
         "name",
         "parent_cell",
+        "processed",
         "ref",
         "restarts",
         "room_waiters",
@@ -193,7 +196,7 @@ class CellState(Context):
         self.kwargs = kwargs
         self.name = name
         self.uid = uid
-        self.label = f"{host.node}/{name if name is not None else f'${uid}'}"
+        self.label = cell_label(host.node, name, uid)
         self.mailbox_spec = mailbox if mailbox is not None and mailbox.bounded else None
         self.ref: ActorRef[Any]  # set by whoever builds the cell (`runtime._engine.cell`)
         self.mailbox: deque[Any] | None = None
@@ -223,6 +226,9 @@ class CellState(Context):
         self.shutdown_timeout: float | None = None
         self.scope: Any = None
         self.restarts = 0
+        # Messages handled (a failed one too) and failures, for `top` and metrics.
+        self.processed = 0
+        self.failures = 0
         self.stop_requested = False
         # Set for children of a `lowlevel.Parent`: it hears when this cell has
         # (re)started or torn down.
@@ -325,6 +331,11 @@ class CellState(Context):
 
     def __repr__(self) -> str:
         return f"<Cell {self.label} {self.state.label}>"
+
+
+def cell_label(node: str, name: str | None, uid: int) -> str:
+    """An actor's address: ``node/name``, or ``node/$uid`` for an unnamed one."""
+    return f"{node}/{name if name is not None else f'${uid}'}"
 
 
 def unavailable(cell: CellState) -> Exception:

@@ -51,6 +51,9 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
     # (stop, restart) or the handler changed (become), so those take effect next.
     handler = cell.handler
     popleft = mailbox.popleft
+    # Counted once per turn, not per message: `processed` grows by what the budget
+    # shrank, so counting costs the hot loop nothing.
+    given = budget
     while mailbox and budget > 0:
         item = popleft()
         budget -= 1
@@ -59,6 +62,7 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
             try:
                 result = handler(item.message)
             except Exception as error:
+                cell.processed += given - budget
                 fail(cell, error, item)
                 return budget
             reply = item.reply
@@ -68,10 +72,12 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
             try:
                 handler(item)
             except Exception as error:
+                cell.processed += given - budget
                 fail(cell, error, None)
                 return budget
         if cell.sysmail or cell.handler is not handler:
             break
+    cell.processed += given - budget
     cell.current = NOTHING
     return budget
 
@@ -88,6 +94,7 @@ async def _run_async(cell: CellState, budget: int) -> None:
     ):
         item = mailbox.popleft()
         budget -= 1
+        cell.processed += 1
         cell.current = item
         envelope = type(item) is Envelope
         try:

@@ -72,7 +72,7 @@ async def _run_node(args: argparse.Namespace) -> None:
                     isinstance(app, type)
                 ) else app
                 if tree is not None:
-                    system.spawn(tree)
+                    await system.start(tree)  # "ready" below means the tree has started
             print(f"node {system.address} ready", flush=True)
             async with anyio.create_task_group() as tasks:
 

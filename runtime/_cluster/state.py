@@ -274,6 +274,10 @@ class ClusterState:
                 slot.set_result(self.system.registry.whereis(argument))
             elif target == "$snapshot":
                 slot.set_result(self.system.snapshot())
+            elif target == "$members":
+                from runtime._cluster.members import describe_members
+
+                slot.set_result(describe_members(self))
             elif target == "$stop":
                 cell = self.exported.get(argument)
                 if cell is not None:

@@ -29,6 +29,7 @@ from runtime._ref_local import LocalRef
 from runtime._registry import Registry, Topics, check_name
 from runtime._snapshot import ActorInfo, describe
 from runtime._streams import Streams
+from runtime._streams.options import Fsync
 from runtime._timers import Timers
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class ActorSystem:
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
         max_frame_size: int = 64 * 1024 * 1024,
+        fsync: Fsync = "interval",
+        flush_interval: float = 0.05,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name or "@" in name:
             raise ValueError(
@@ -115,7 +118,8 @@ class ActorSystem:
             raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
         self.registry = Registry(self)
         self.topics = Topics(self)
-        self.streams = Streams(self)
+        # Streams: `fsync` and `flush_interval` are the defaults of every stream.
+        self.streams = Streams(self, fsync=fsync, flush_interval=flush_interval)
         self.dead_letters = DeadLetters(self.topics)
         self._exchanges: Exchanges | None = None
         # Blocking handlers running in worker threads right now: while this is non-zero,
@@ -138,6 +142,7 @@ class ActorSystem:
     async def __aenter__(self) -> ActorSystem:
         if self._task_group is not None:
             raise RuntimeError(f"ActorSystem {self.name!r} can be entered only once")
+        self.streams.open()  # first: the data_dir lock, before anything runs
         self.kernel = current_kernel()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
@@ -152,8 +157,10 @@ class ActorSystem:
             except BaseException:
                 task_group.cancel_scope.cancel()
                 await task_group.__aexit__(None, None, None)
+                self.streams.close()
                 raise
         self._guardian = self.start_cell(None, _Guardian, (), {}, None, None)
+        self.streams.serve()
         return self
 
     async def __aexit__(
@@ -487,6 +494,16 @@ class ActorSystem:
         except Expired:
             raise AskTimeoutError(f"{node}/$lookup", timeout) from None
         return ref
+
+    # -- what the streams need of their host (runtime._streams.host.StreamHost) -------
+
+    def is_local(self, ref: ActorRef[Any]) -> bool:
+        """Whether `ref`'s actor runs in this system."""
+        return self.local_cell(ref) is not None
+
+    def plain_ref(self, ref: ActorRef[Any]) -> ActorRef[Any]:
+        """The plain ref under a wrapping one (a pool's), as `forget` reports it."""
+        return ref._unwrap()
 
     @property
     def address(self) -> str:

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test lint typecheck pytest bench clean
+.PHONY: sample test lint typecheck layers pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,17 @@ $(STAMP): pyproject.toml
 sample: $(STAMP)
 	$(BIN)/repertory sample shop
 
-test: lint typecheck pytest
+test: lint typecheck layers pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check actors runtime supervisors samples tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict actors runtime supervisors samples
+
+# The import rules of DESIGN.md (contracts in pyproject.toml).
+layers: $(STAMP)
+	$(BIN)/lint-imports
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

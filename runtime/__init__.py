@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runtime._registry import Registry as Registry
-from runtime._registry import Topics as Topics
+from runtime._directory.registry import Registry as Registry
+from runtime._directory.registry import Topics as Topics
+from runtime._engine.snapshot import ActorInfo as ActorInfo
 from runtime._run import run as run
-from runtime._snapshot import ActorInfo as ActorInfo
 from runtime._streams import RemoteStream as RemoteStream
 from runtime._streams import RemoteSubscription as RemoteSubscription
 from runtime._streams import Stream as Stream

@@ -15,27 +15,33 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
-from actors._actor import Actor
-from actors._ref import ActorRef
+from actors import Actor, ActorRef
 from actors.errors import ActorError
 from actors.mailbox import Mailbox
-from runtime._cell import Cell
-from runtime._cluster import Cluster, cookie_bytes
-from runtime._deadletters import DeadLetters
-from runtime._dispatch import Dispatcher
-from runtime._kernel import Kernel, current_kernel
-from runtime._lifecycle import START, STOPPED, STOPPING, construct, kill, request_stop, terminate
-from runtime._ref_local import LocalRef
-from runtime._registry import Registry, Topics, check_name
-from runtime._snapshot import ActorInfo, describe
+from runtime._cluster.cluster import Cluster, cookie_bytes
+from runtime._directory.deadletters import DeadLetters
+from runtime._directory.registry import Registry, Topics, check_name
+from runtime._engine.cell import Cell
+from runtime._engine.dispatch import Dispatcher
+from runtime._engine.kernel import Kernel, current_kernel
+from runtime._engine.lifecycle import (
+    START,
+    STOPPED,
+    STOPPING,
+    construct,
+    kill,
+    request_stop,
+    terminate,
+)
+from runtime._engine.local_ref import LocalRef
+from runtime._engine.snapshot import ActorInfo, describe
+from runtime._engine.timers import Timers
 from runtime._streams import Streams
 from runtime._streams.options import Fsync
-from runtime._timers import Timers
 
 if TYPE_CHECKING:
-    from actors.routing._exchange import Exchange, ExchangeKind
-    from actors.routing._pool import PoolRef, Routing
-    from runtime._exchanges import Exchanges
+    from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
+    from runtime._directory.exchanges import Exchanges
 
 __all__ = ("ActorSystem",)
 
@@ -316,7 +322,7 @@ class ActorSystem:
         """
         if self._exchanges is None:
             # Imported on first use: a system that routes nothing does not load routing.
-            from runtime._exchanges import Exchanges
+            from runtime._directory.exchanges import Exchanges
 
             self._exchanges = Exchanges(self)
         return self._exchanges.get(name, kind, alternate)
@@ -438,14 +444,14 @@ class ActorSystem:
         return self.start_cell(self._root(), factory, args, kwargs, name, None, uid=uid or None)
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
-        from runtime._remote import RemoteRef
+        from runtime._cluster.refs import RemoteRef
 
         ref = ref._unwrap()
         if not isinstance(ref, RemoteRef):
             raise ValueError(f"{ref!r} does not belong to system {self.node}")
         link = self.cluster.links.get(ref.node)
         if link is not None:
-            from runtime import _frames as wire
+            from runtime._wire import framing as wire
 
             link.send(wire.Ask(0, "$stop", self.cluster.codec.encode(ref.uid)))
 
@@ -487,7 +493,7 @@ class ActorSystem:
 
     async def _lookup_on(self, node: str, name: str, timeout: float) -> ActorRef[Any] | None:
         from actors.errors import AskTimeoutError
-        from runtime._kernel import Expired
+        from runtime._engine.kernel import Expired
 
         try:
             ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)

@@ -102,7 +102,7 @@ async def _fetch_snapshot(address: str, cookie_file: str) -> list[Any]:
 
 async def _tree(args: argparse.Namespace) -> None:
     # The CLI is an application of all three packages, so it may draw with supervisors.
-    from supervisors._graph import graph_from_snapshot, render_text, to_dot, to_mermaid
+    from supervisors import graph_from_snapshot, render_text, to_dot, to_mermaid
 
     snapshot = await _fetch_snapshot(args.address, args.cookie_file)
     graph = graph_from_snapshot(snapshot)

@@ -62,6 +62,7 @@ from supervisors._events import RECOVERED as RECOVERED
 from supervisors._events import Degraded as Degraded
 from supervisors._events import Recovered as Recovered
 from supervisors._events import RestartIntensityError as RestartIntensityError
+from supervisors._graph import graph_from_snapshot as graph_from_snapshot
 from supervisors._graph import live_graph as live_graph
 from supervisors._graph import render_text as render_text
 from supervisors._graph import to_dot as to_dot
@@ -89,6 +90,7 @@ __all__ = (
     "RestartWindow",
     "Supervisor",
     "degraded",
+    "graph_from_snapshot",
     "live_graph",
     "recovered",
     "render_text",

@@ -23,7 +23,7 @@ import msgspec
 
 from actors import ActorRef
 from actors.errors import SerializationError
-from runtime._codec import Codec
+from runtime._wire.codec import Codec
 
 if TYPE_CHECKING:
     from runtime._streams.host import StreamHost

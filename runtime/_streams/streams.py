@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from actors import ActorRef
-from runtime._codec import Codec
 from runtime._streams.delivery import Subscription
 from runtime._streams.host import StreamHost
 from runtime._streams.log import Log, MemoryLog, SegmentedLog
@@ -22,6 +21,7 @@ from runtime._streams.options import Fsync, OnCorruption, StreamOptions
 from runtime._streams.remote import COORDINATOR, RemoteStream, StreamCoordinator, Watcher
 from runtime._streams.storage import DirLock, check_stream_name, disk_codec, load_offsets
 from runtime._streams.stream import Stream
+from runtime._wire.codec import Codec
 
 __all__ = ("Streams",)
 

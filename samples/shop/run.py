@@ -33,8 +33,7 @@ from actors.messages import NodeDown, NodeUp
 from runtime import ActorSystem
 from samples.shop.cluster import NodeProcesses, free_port
 from samples.shop.messages import Crash, GetCount, OrderResult, PlaceOrder
-from supervisors import DEGRADED, RECOVERED, Degraded, Recovered
-from supervisors._graph import graph_from_snapshot, render_text
+from supervisors import DEGRADED, RECOVERED, Degraded, Recovered, graph_from_snapshot, render_text
 
 __all__ = ("main",)
 

@@ -11,8 +11,8 @@ import pytest
 from actors.messages import DeadLetter, NodeUp
 from actors.testkit import TestProbe
 from runtime import ActorSystem
-from runtime import _frames as wire
-from runtime._link import Link
+from runtime._cluster.link import Link
+from runtime._wire import framing as wire
 from tests.cluster.apps import Point, Recorder, Subscriber
 from tests.cluster.nodes import NodeProcess, Nodes
 

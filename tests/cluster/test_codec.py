@@ -18,8 +18,8 @@ from msgspec.msgpack import Ext
 from actors import ActorRef
 from actors.errors import NodeDownError, SerializationError
 from actors.messages import Terminated
-from runtime import _codec
-from runtime._codec import Codec
+from runtime._wire import codec as _codec
+from runtime._wire.codec import Codec
 from tests.cluster.apps import Color, Opaque, Order, Point
 
 

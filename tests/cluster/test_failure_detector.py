@@ -2,7 +2,7 @@
 
 Scenarios put a node process behind the fault proxy and silence it (`drop()`: the
 sockets stay open, no byte passes), which no end-of-stream can reveal; the unit tests
-pin down `runtime._phi` itself.
+pin down `runtime._cluster.phi` itself.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from actors.errors import NodeDownError
 from actors.messages import NodeDown, NodeUp
 from actors.testkit import TestProbe
 from runtime import ActorSystem
-from runtime._phi import PhiAccrualDetector
+from runtime._cluster.phi import PhiAccrualDetector
 from tests.cluster.apps import Slow
 from tests.cluster.faultproxy import FaultProxy
 from tests.cluster.nodes import NodeProcess, Nodes, open_node
@@ -86,7 +86,7 @@ async def test_tighter_thresholds_detect_sooner(anyio_backend: str, nodes: Nodes
     assert took < 2.5, took  # the default takes about 2.5 s (see above)
 
 
-# -- runtime._phi ------------------------------------------------------------------------
+# -- runtime._cluster.phi ------------------------------------------------------------------------
 
 
 def regular(interval: float = 0.5, beats: int = 20, **options: Any) -> PhiAccrualDetector:

@@ -13,7 +13,7 @@ from actors.errors import ActorStoppedError, NodeDownError
 from actors.messages import NodeDown, NodeUp
 from actors.testkit import TestProbe
 from runtime import ActorSystem
-from runtime._cluster import parse_address
+from runtime._cluster.cluster import parse_address
 from tests.cluster.apps import Recorder, Slow
 from tests.cluster.faultproxy import FaultProxy
 from tests.cluster.nodes import Nodes, eventually, open_node

@@ -17,7 +17,7 @@ from actors import ActorRef
 from actors.errors import ActorCrashedError, AskTimeoutError
 from actors.testkit import TestProbe
 from runtime import ActorSystem
-from runtime._remote import RemoteRef
+from runtime._cluster.refs import RemoteRef
 from tests.cluster.apps import Color, Crasher, Order, Point, Recorder, Slow
 from tests.cluster.nodes import NodeProcess
 

@@ -16,7 +16,7 @@ from actors import Actor
 from actors.messages import NodeDown
 from actors.testkit import TestProbe
 from runtime import ActorSystem
-from runtime._remote import RemoteRef
+from runtime._cluster.refs import RemoteRef
 from tests.cluster.nodes import COOKIE, eventually
 
 pytestmark = pytest.mark.anyio

@@ -30,9 +30,10 @@ from msgspec.msgpack import Ext
 from actors.errors import AuthenticationError
 from actors.messages import DeadLetter
 from actors.testkit import TestProbe
-from runtime import ActorSystem, _codec
-from runtime import _frames as wire
-from runtime._handshake import HandshakeError, client_handshake, connect
+from runtime import ActorSystem
+from runtime._wire import codec as _codec
+from runtime._wire import framing as wire
+from runtime._wire.handshake import HandshakeError, client_handshake, connect
 from tests.cluster.nodes import COOKIE, ROOT, NodeProcess, Nodes, open_node, wait_for_log
 from tests.tls import self_signed_certificate
 

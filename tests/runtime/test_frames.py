@@ -15,7 +15,7 @@ from anyio.abc import SocketAttribute
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime._frames import (
+from runtime._wire.framing import (
     Ask,
     FrameDecodeError,
     FrameError,

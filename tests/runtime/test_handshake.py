@@ -22,7 +22,7 @@ from anyio.abc import SocketAttribute
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from runtime._frames import (
+from runtime._wire.framing import (
     PROTOCOL_VERSION,
     Challenge,
     FrameReader,
@@ -33,7 +33,7 @@ from runtime._frames import (
     Welcome,
     encode_frame,
 )
-from runtime._handshake import (
+from runtime._wire.handshake import (
     HANDSHAKE_MAX_FRAME_SIZE,
     HandshakeError,
     PeerInfo,

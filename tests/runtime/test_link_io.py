@@ -1,4 +1,4 @@
-"""The link's asyncio I/O (`runtime._link_io`) over real sockets on 127.0.0.1.
+"""The link's asyncio I/O (`runtime._wire.link_io`) over real sockets on 127.0.0.1.
 
 `LinkWriter` keeps `FrameWriter`'s order and bounds while it writes from a loop
 callback and gathers sender-less tells into `TellMany` frames; `TransportReceiver`
@@ -17,9 +17,9 @@ import anyio.lowlevel
 import pytest
 from anyio.abc import SocketAttribute
 
-from runtime import _frames as wire
-from runtime import _link_io
-from runtime._link_io import READ_HIGH_WATER, LinkWriter, TransportReceiver, asyncio_transport
+from runtime._wire import framing as wire
+from runtime._wire import link_io as _link_io
+from runtime._wire.link_io import READ_HIGH_WATER, LinkWriter, TransportReceiver, asyncio_transport
 
 pytestmark = pytest.mark.anyio
 

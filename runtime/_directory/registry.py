@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actors._ref import ActorRef
+from actors import ActorRef
 from actors.errors import NameTakenError
 
 if TYPE_CHECKING:

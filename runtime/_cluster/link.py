@@ -21,21 +21,21 @@ import anyio.abc
 from anyio.abc import ByteStream
 
 from actors.errors import ActorStoppedError, SerializationError
-from runtime import _frames as wire
-from runtime._envelope import Envelope
-from runtime._kernel import Kernel
-from runtime._link_io import LinkWriter, TransportReceiver, asyncio_transport
-from runtime._phi import PhiAccrualDetector
-from runtime._remote import (
+from runtime._cluster.phi import PhiAccrualDetector
+from runtime._cluster.refs import (
     RemoteReplySlot,
     error_from_wire,
     error_to_wire,
     node_down,
     target_address,
 )
+from runtime._engine.envelope import Envelope
+from runtime._engine.kernel import Kernel
+from runtime._wire import framing as wire
+from runtime._wire.link_io import LinkWriter, TransportReceiver, asyncio_transport
 
 if TYPE_CHECKING:
-    from runtime._cluster import Cluster
+    from runtime._cluster.cluster import Cluster
 
 __all__ = ("Link",)
 

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from msgspec.msgpack import Ext
 
-from actors._ref import ActorRef
+from actors import ActorRef
 from actors.errors import SerializationError
 
 __all__ = ("Codec",)

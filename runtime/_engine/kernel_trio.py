@@ -13,7 +13,7 @@ from typing import Any
 import outcome
 import trio
 
-from runtime._kernel import Expired, Kernel
+from runtime._engine.kernel import Expired, Kernel
 
 __all__ = ("TrioKernel", "TrioSlot")
 

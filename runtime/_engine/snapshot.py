@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from runtime._lifecycle import STATE_NAMES, SUSPENDED
+from runtime._engine.lifecycle import STATE_NAMES, SUSPENDED
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
+    from runtime._engine.cell import Cell
 
 __all__ = ("ActorInfo", "describe")
 

@@ -2,8 +2,8 @@
 
 Each frame encodes as a msgpack array whose first item is its short tag. User messages
 travel inside frames as opaque `bytes` payloads encoded by the message codec, so a frame
-decodes without importing or touching any user type. `runtime._frames` reads and
-writes these on a byte stream; `runtime._handshake` uses the handshake frames.
+decodes without importing or touching any user type. `runtime._wire.framing` reads and
+writes these on a byte stream; `runtime._wire.handshake` uses the handshake frames.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class RemoteError(msgspec.Struct, array_like=True, frozen=True, gc=False):
     traceback: str = ""
 
 
-# --- handshake frames (see runtime._handshake) -------------------------------------
+# --- handshake frames (see runtime._wire.handshake) -------------------------------------
 
 
 class Hello(_Frame, tag="hello"):

@@ -38,7 +38,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from runtime import _frames as wire
+from runtime._wire import framing as wire
 
 __all__ = (
     "COALESCE_BYTES", "READ_HIGH_WATER", "LinkWriter", "TransportReceiver", "asyncio_transport",

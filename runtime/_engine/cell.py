@@ -14,12 +14,11 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._context import Cancel, Context, Reply
-from actors._ref import ActorRef
+from actors import ActorRef, Cancel, Context, Reply
 from actors.errors import MailboxFullError
 from actors.messages import Terminated
-from runtime._envelope import Envelope
-from runtime._lifecycle import (
+from runtime._engine.envelope import Envelope
+from runtime._engine.lifecycle import (
     CHILD_STARTED,
     NOTHING,
     RECREATE,
@@ -36,13 +35,13 @@ from runtime._lifecycle import (
     set_handler,
     stopped_error,
 )
-from runtime._ref_local import LocalRef, unavailable
+from runtime._engine.local_ref import LocalRef, unavailable
 
 if TYPE_CHECKING:
-    from actors._actor import Actor
+    from actors import Actor
     from actors.mailbox import Mailbox
+    from runtime._engine.timers import TimerHandle
     from runtime._system import ActorSystem
-    from runtime._timers import TimerHandle
 
 __all__ = ("Cell",)
 

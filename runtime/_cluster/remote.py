@@ -1,6 +1,6 @@
 """Remote delivery: refs that cross nodes, tells and asks, remote spawn and watches.
 
-The half of `runtime._cluster.Cluster` that carries messages over links that exist;
+The half of `runtime._cluster.cluster.Cluster` that carries messages over links that exist;
 `Cluster` itself makes and keeps the links. Split so each file says one thing.
 """
 
@@ -10,15 +10,10 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from actors._actor import Actor
-from actors._ref import ActorRef
+from actors import Actor, ActorRef
 from actors.errors import ActorStoppedError, NodeDownError, SerializationError
 from actors.messages import Terminated
-from runtime import _frames as wire
-from runtime._cluster_state import ClusterState
-from runtime._codec import _resolve, qualified_name
-from runtime._ref_local import LocalRef
-from runtime._remote import (
+from runtime._cluster.refs import (
     RemoteRef,
     error_from_wire,
     error_to_wire,
@@ -26,10 +21,14 @@ from runtime._remote import (
     ref_text,
     target_address,
 )
+from runtime._cluster.state import ClusterState
+from runtime._engine.local_ref import LocalRef
+from runtime._wire import framing as wire
+from runtime._wire.codec import _resolve, qualified_name
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
-    from runtime._link import Link
+    from runtime._cluster.link import Link
+    from runtime._engine.cell import Cell
 
 __all__ = ("ClusterRemote",)
 

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from actors._context import Cancel
-from runtime._kernel import Expired, Kernel
+from actors import Cancel
+from runtime._engine.kernel import Expired, Kernel
 
 __all__ = ("TimerHandle", "Timers")
 

@@ -1,6 +1,6 @@
 """What the cluster keeps about other nodes: watches, names, topic interest.
 
-Split from `runtime._cluster` (links and membership) so each file says one thing.
+Split from `runtime._cluster.cluster` (links and membership) so each file says one thing.
 Every table here drops a node's entries when it goes down.
 """
 
@@ -10,18 +10,18 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from actors._ref import ActorRef
+from actors import ActorRef
 from actors.errors import NameTakenError, NodeDownError
 from actors.messages import NameLost, NodeUp, Terminated
-from runtime import _frames as wire
-from runtime._kernel import Kernel
-from runtime._remote import RemoteRef, error_from_wire, error_to_wire, ref_text
+from runtime._cluster.refs import RemoteRef, error_from_wire, error_to_wire, ref_text
+from runtime._engine.kernel import Kernel
+from runtime._wire import framing as wire
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
-    from runtime._codec import Codec
-    from runtime._link import Link
+    from runtime._cluster.link import Link
+    from runtime._engine.cell import Cell
     from runtime._system import ActorSystem
+    from runtime._wire.codec import Codec
 
 __all__ = ("ClusterState",)
 
@@ -208,7 +208,7 @@ class ClusterState:
                 if current is not None and current[2] == peer:
                     del self.names[entry.name]
                 continue
-            from runtime._remote import parse_ref_text
+            from runtime._cluster.refs import parse_ref_text
 
             claim = (self.ref_for(*parse_ref_text(entry.actor)), entry.stamp, peer)
             if current is None or current[0] == claim[0]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from actors.messages import DeadLetter
 
 if TYPE_CHECKING:
-    from runtime._registry import Topics
+    from runtime._directory.registry import Topics
 
 __all__ = ("DeadLetters",)
 

@@ -19,10 +19,12 @@ from anyio.abc import ByteStream, TaskGroup
 
 from actors.errors import AuthenticationError, NodeDownError
 from actors.messages import NodeDown, NodeUp
-from runtime import _frames as wire
-from runtime._cluster_remote import ClusterRemote
-from runtime._codec import Codec
-from runtime._handshake import (
+from runtime._cluster.link import Link
+from runtime._cluster.phi import PhiAccrualDetector
+from runtime._cluster.remote import ClusterRemote
+from runtime._wire import framing as wire
+from runtime._wire.codec import Codec
+from runtime._wire.handshake import (
     HandshakeError,
     PeerInfo,
     client_handshake,
@@ -30,8 +32,6 @@ from runtime._handshake import (
     listen,
     serve_authenticated,
 )
-from runtime._link import Link
-from runtime._phi import PhiAccrualDetector
 
 if TYPE_CHECKING:
     from runtime._system import ActorSystem

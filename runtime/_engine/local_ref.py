@@ -7,13 +7,13 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from actors._ref import ActorRef
+from actors import ActorRef
 from actors.errors import ActorStoppedError, ActorUnavailableError, AskTimeoutError
-from runtime._envelope import Envelope
-from runtime._kernel import Expired
+from runtime._engine.envelope import Envelope
+from runtime._engine.kernel import Expired
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
+    from runtime._engine.cell import Cell
 
 __all__ = ("LocalRef",)
 

@@ -6,7 +6,7 @@ is the tag). User messages travel as opaque `bytes` payloads encoded by the mess
 codec, so a frame decodes without importing or touching any user type.
 
 Use `FrameReader` and `FrameWriter` for an authenticated link (after
-`runtime._handshake`); use `encode_frame` for a one-off frame. This module knows
+`runtime._wire.handshake`); use `encode_frame` for a one-off frame. This module knows
 nothing about actors, and nothing here reads a frame before the handshake has passed:
 the handshake decodes its own, smaller set of frames.
 """
@@ -21,9 +21,9 @@ import anyio.abc
 import msgspec
 from anyio.abc import TaskStatus
 
-# The frame types live in runtime._wire; re-exported here (see __all__), so callers
-# keep writing `wire.Tell` after `from runtime import _frames as wire`.
-from runtime._wire import (
+# The frame types live in runtime._wire.frames; re-exported here (see __all__), so callers
+# keep writing `wire.Tell` after `from runtime._wire import framing as wire`.
+from runtime._wire.frames import (
     Ask,
     Challenge,
     Frame,

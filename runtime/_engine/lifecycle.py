@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actors._actor import Actor
+from actors import Actor
 from actors._failure import crashed
 from actors.errors import ActorStoppedError
 from actors.messages import Terminated
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
+    from runtime._engine.cell import Cell
 
 __all__ = (
     "begin_stop",

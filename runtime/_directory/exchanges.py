@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from actors._actor import Actor
-from actors._ref import ActorRef
+from actors import Actor, ActorRef
 from actors.messages import Terminated
-from actors.routing._exchange import Exchange, ExchangeKind
+from actors.routing import Exchange, ExchangeKind
 
 if TYPE_CHECKING:
     from runtime._system import ActorSystem

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup
 
-from runtime._kernel import Kernel
+from runtime._engine.kernel import Kernel
 
 if TYPE_CHECKING:
-    from runtime._cell import Cell
+    from runtime._engine.cell import Cell
 
 __all__ = ("Dispatcher",)
 
@@ -155,7 +155,7 @@ class Dispatcher:
 def _contain(cell: Cell, error: Exception) -> None:
     """An error escaped the engine itself while running `cell`: log it loudly and stop
     that actor, so one bug cannot take every other actor of the system down."""
-    from runtime._lifecycle import terminate
+    from runtime._engine.lifecycle import terminate
 
     log.critical("repertory engine error in %s; stopping it: %r", cell.label, error,
                  exc_info=error)

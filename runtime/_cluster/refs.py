@@ -7,20 +7,20 @@ import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from actors import ActorRef
 from actors import errors as actor_errors
-from actors._ref import ActorRef
 from actors.errors import (
     ActorCrashedError,
     ActorError,
     AskTimeoutError,
     NodeDownError,
 )
-from runtime._frames import RemoteError
-from runtime._kernel import Expired
+from runtime._engine.kernel import Expired
+from runtime._wire.framing import RemoteError
 
 if TYPE_CHECKING:
-    from runtime._cluster_remote import ClusterRemote
-    from runtime._link import Link
+    from runtime._cluster.link import Link
+    from runtime._cluster.remote import ClusterRemote
 
 __all__ = (
     "RemoteRef", "RemoteReplySlot", "error_from_wire", "error_to_wire", "ref_text",

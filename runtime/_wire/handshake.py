@@ -40,7 +40,7 @@ import msgspec
 from anyio.abc import ByteStream, Listener, SocketAttribute, TaskGroup
 from anyio.streams.tls import TLSAttribute, TLSListener
 
-from runtime._frames import (
+from runtime._wire.framing import (
     _DECODE_ERRORS,
     _HEADER,
     PROTOCOL_VERSION,

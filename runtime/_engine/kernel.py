@@ -124,7 +124,7 @@ def current_kernel() -> Kernel:
         except RuntimeError:
             pass
         else:
-            from runtime._kernel_trio import TrioKernel
+            from runtime._engine.kernel_trio import TrioKernel
 
             return TrioKernel()
     try:

@@ -1,0 +1,1 @@
+"""Where messages are addressed: the registry, topics, dead letters and exchanges."""

@@ -122,6 +122,8 @@ class Segment:
             while at < len(block):
                 record = parse(block, at, len(block))
                 if record is None:
+                    if len(block) - at < HEADER_SIZE and at > 0:
+                        break  # the header runs past this block: read from here
                     needed = _needed(block, at)
                     if needed is not None and at + needed > len(block) \
                             and position + at + needed <= self.size:

@@ -157,4 +157,4 @@ def _needed(block: bytes, at: int) -> int | None:
     """The size of the record starting at `at` by its header, if the header is whole."""
     if len(block) - at < HEADER_SIZE or block[at : at + 4] != MAGIC:
         return None
-    return HEADER_SIZE + int.from_bytes(block[at + 12 : at + 16], "big")
+    return HEADER_SIZE + int.from_bytes(block[at + 8 : at + 12], "big")

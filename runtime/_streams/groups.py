@@ -38,6 +38,9 @@ class Group:
         self.acked: set[int] = set()  # committed offsets above the watermark
         self.retry: list[int] = []  # a heap: oldest first
         self._timer: Any = None  # the ack_timeout check, while one is due
+        # Offsets taken back by ack_timeout -> the member that sat on them: another
+        # member gets them, if one has room.
+        self.avoid: dict[int, Subscription] = {}
 
     def join(self, member: Subscription) -> None:
         member._group = self
@@ -70,7 +73,7 @@ class Group:
         batches: dict[Subscription, list[StreamEntry]] = {}
         now = time.monotonic()
         while self.retry:
-            member = self._pick()
+            member = self._pick(self.avoid.pop(self.retry[0], None))
             if member is None:
                 break
             offset = heapq.heappop(self.retry)
@@ -114,15 +117,23 @@ class Group:
         member._last_sent = max(member._last_sent, offset)
         batches.setdefault(member, []).append(entry)
 
-    def _pick(self) -> Subscription | None:
+    def _pick(self, avoid: Subscription | None = None) -> Subscription | None:
+        """The next member in turn with room (other than `avoid`, if another has)."""
         members = self.members
         count = len(members)
+        fallback = None
         for step in range(count):
             index = (self.turn + step) % count
             member = members[index]
             if len(member._sent) < member.max_in_flight and member.ref.is_alive:
+                if member is avoid:
+                    fallback = index
+                    continue
                 self.turn = (index + 1) % count
                 return member
+        if fallback is not None:
+            self.turn = (fallback + 1) % count
+            return members[fallback]
         return None
 
     def commit(self, member: Subscription, offset: int) -> None:
@@ -152,6 +163,7 @@ class Group:
 
     def seek(self, offset: int) -> None:
         self.owner.clear()
+        self.avoid.clear()
         self.acked.clear()
         self.retry.clear()
         for member in self.members:
@@ -205,10 +217,7 @@ class Group:
                     self.stream.name, self.name, len(late), min(late), member.ref.address,
                     member.ack_timeout,
                 )
-                # Its turn passes, so that a live other member gets them first.
-                index = self.members.index(member)
-                if self.turn == index:
-                    self.turn = (index + 1) % len(self.members)
+                self.avoid.update(dict.fromkeys(late, member))
                 self.hand_back(member, late)
         if self._timer is None:
             self._arm(now)

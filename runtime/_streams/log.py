@@ -94,8 +94,9 @@ class SegmentedLog:
         self.bases = [segment.base for segment in segments]
         self.end = end
         self.damaged = damaged
-        self.recent: deque[Any] = deque()
-        self.recent_start = end
+        self.recent: deque[Any] = deque(maxlen=RECENT)
+        self.segment_bytes = options.segment_bytes
+        self.always = options.fsync == "always"
 
     @classmethod
     def open(
@@ -143,6 +144,10 @@ class SegmentedLog:
         return self.bases[0]
 
     @property
+    def recent_start(self) -> int:
+        return self.end - len(self.recent)
+
+    @property
     def unsynced(self) -> bool:
         return self.segments[-1].unsynced
 
@@ -151,19 +156,15 @@ class SegmentedLog:
         `SerializationError` before anything is written."""
         payload = self.codec.encode(message)
         segment = self.segments[-1]
-        if segment.size and segment.size + HEADER_SIZE + len(payload) > self.options.segment_bytes:
+        if segment.size and segment.size + HEADER_SIZE + len(payload) > self.segment_bytes:
             segment = self._roll()
         offset = self.end
         segment.append(offset, payload)
         self.end = offset + 1
-        if self.options.fsync == "always":
+        if self.always:
             os.fdatasync(segment.fd)
             segment.unsynced = False
-        recent = self.recent
-        recent.append(message)
-        if len(recent) > RECENT:
-            recent.popleft()
-            self.recent_start += 1
+        self.recent.append(message)
         return offset
 
     def _roll(self) -> Segment:

@@ -28,6 +28,7 @@ __all__ = (
 MAGIC = b"\xe7RPS"
 _HEADER = struct.Struct(">4sIIQ")  # magic, crc32, payload length, offset
 _CHECKED = struct.Struct(">IQ")  # what the CRC covers before the payload
+_CRC = struct.Struct(">I")
 HEADER_SIZE = _HEADER.size
 _MAX_PAYLOAD = 1 << 31
 #: What records are read from: bytes read from a file, or the file mapped.
@@ -66,9 +67,8 @@ class Damage(NamedTuple):
 
 def pack(offset: int, payload: bytes) -> bytes:
     """The bytes of one record."""
-    checked = _CHECKED.pack(len(payload), offset)
-    crc = zlib.crc32(payload, zlib.crc32(checked))
-    return _HEADER.pack(MAGIC, crc, len(payload), offset) + payload
+    body = _CHECKED.pack(len(payload), offset) + payload
+    return MAGIC + _CRC.pack(zlib.crc32(body)) + body
 
 
 def parse(buffer: Buffer, position: int, limit: int) -> Record | None:

@@ -56,8 +56,6 @@ def recover(
             _cut(path, buffer, torn.position, size, torn.first)
             size = torn.position
             entries = [entry for entry in entries if entry.position <= size]
-        tail_start = entries[-1].position
-        chunk_crc = zlib.crc32(buffer[tail_start:size]) if size > tail_start else 0
     # A damaged stretch that runs to a sealed segment's end covers offsets up to the
     # next segment's base (or the end entry's offset).
     bound = entries[-1].offset - 1 if entries[-1].position == size else None
@@ -74,8 +72,7 @@ def recover(
         index.open_for_append()
         index.close()
     segment = Segment(
-        directory, base, index, size=size, last=last, chunk_crc=chunk_crc,
-        damaged=damages, writable=newest,
+        directory, base, index, size=size, last=last, damaged=damages, writable=newest,
     )
     highest = max(highest, last, bound if bound is not None else -1)
     return Recovered(segment, damages, highest)

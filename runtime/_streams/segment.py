@@ -38,54 +38,60 @@ class Segment:
 
     def __init__(
         self, directory: Path, base: int, index: Index, *, size: int, last: int,
-        chunk_crc: int, damaged: list[Damage], writable: bool,
+        damaged: list[Damage], writable: bool,
     ) -> None:
         self.base = base
         self.path = segment_path(directory, base)
         self.index = index
         self.size = size
         self.last = last  # the highest offset held (base - 1 when empty)
-        self.chunk_crc = chunk_crc  # CRC of the bytes after the last index entry
         self.damaged = damaged
         self.poisoned = any(d.position >= index.last_position for d in damaged)
         flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
         self.fd = os.open(self.path, flags, 0o644)
         self.unsynced = False
+        self._cached: tuple[bytes, int] = (b"", 0)  # the last block read, and where
 
     @classmethod
     def create(cls, directory: Path, base: int) -> Segment:
         """A new, empty segment for records from `base` on."""
         index = Index(index_path(directory, base), [Entry(base, 0, 0)])
         index.open_for_append()
-        return cls(directory, base, index, size=0, last=base - 1, chunk_crc=0, damaged=[],
-                   writable=True)
+        return cls(directory, base, index, size=0, last=base - 1, damaged=[], writable=True)
 
     def append(self, offset: int, payload: bytes) -> int:
         """Write one record; returns its size. On `OSError` any part written is cut off
         again, and nothing is added."""
-        if self.size - self.index.last_position >= INTERVAL:
-            crc = self.chunk_crc ^ POISON if self.poisoned else self.chunk_crc
-            self.index.add(Entry(offset, self.size, crc))
-            self.chunk_crc, self.poisoned = 0, False
+        size = self.size
+        if size - self.index.last_position >= INTERVAL:
+            self._index_entry(offset)
         record = pack(offset, payload)
+        length = len(record)
         try:
-            written = os.pwrite(self.fd, record, self.size)
-            while written < len(record):
-                written += os.pwrite(self.fd, record[written:], self.size + written)
+            written = os.pwrite(self.fd, record, size)
+            while written < length:
+                written += os.pwrite(self.fd, record[written:], size + written)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, self.size)
+                os.ftruncate(self.fd, size)
             raise
-        self.chunk_crc = zlib.crc32(record, self.chunk_crc)
-        self.size += len(record)
+        self.size = size + length
         self.last = offset
         self.unsynced = True
-        return len(record)
+        return length
+
+    def _index_entry(self, offset: int) -> None:
+        """An index entry for the record of `offset`, about to be written at the end."""
+        start = self.index.last_position
+        # The chunk's CRC from the file (the page cache), once per chunk rather than
+        # once per record: that keeps it off the append path.
+        crc = zlib.crc32(os.pread(self.fd, self.size - start, start))
+        self.index.add(Entry(offset, self.size, crc ^ POISON if self.poisoned else crc))
+        self.poisoned = False
 
     def seal(self, sync: bool) -> None:
         """The segment is full: a last index entry marks its end; no more appends."""
-        crc = self.chunk_crc ^ POISON if self.poisoned else self.chunk_crc
-        self.index.add(Entry(self.last + 1, self.size, crc))
+        self._index_entry(self.last + 1)
         if sync:
             self.sync()
             self.index.sync()
@@ -117,20 +123,19 @@ class Segment:
         after -= 1
         want = _BLOCK
         while position < self.size:
-            block = os.pread(self.fd, min(self.size - position, max(want, _BLOCK)), position)
-            want, at = _BLOCK, 0
-            while at < len(block):
-                record = parse(block, at, len(block))
+            block, origin = self._block(position, want)
+            want, at, end = _BLOCK, position - origin, len(block)
+            while at < end:
+                record = parse(block, at, end)
                 if record is None:
-                    if len(block) - at < HEADER_SIZE and at > 0:
+                    if end - at < HEADER_SIZE and at > position - origin:
                         break  # the header runs past this block: read from here
                     needed = _needed(block, at)
-                    if needed is not None and at + needed > len(block) \
-                            and position + at + needed <= self.size:
-                        want = needed if at == 0 else _BLOCK
+                    if needed is not None and at + needed > end \
+                            and origin + at + needed <= self.size:
+                        want = needed
                         break  # whole on disk, not in this block: read from here
-                    position = self._skip(position + at, after, on_damage)
-                    at = -1
+                    at = self._skip(origin + at, after, on_damage) - origin
                     break
                 if record.offset >= stop:
                     return found
@@ -140,9 +145,20 @@ class Segment:
                     if len(found) >= limit:
                         return found
                 at = record.end
-            if at >= 0:
-                position += at
+            position = origin + at
         return found
+
+    def _block(self, position: int, want: int) -> tuple[bytes, int]:
+        """Bytes of the file from `position` on (at least `want`, or to the end), and
+        where they start: a block read before, if it holds them (reads of a few
+        entries at a time, as delivery makes, then cost no system call)."""
+        cached, origin = self._cached
+        need = min(want, self.size - position)
+        if origin <= position and position + need <= origin + len(cached):
+            return cached, origin
+        block = os.pread(self.fd, min(self.size - position, max(want, _BLOCK)), position)
+        self._cached = (block, position)
+        return block, position
 
     def _skip(
         self, position: int, after: int, on_damage: Callable[[Segment, int, int], int]

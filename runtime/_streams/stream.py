@@ -61,6 +61,7 @@ class Stream:
         self.subscribed: dict[tuple[ActorRef[Any], str | None], Subscription] = {}
         self._offsets_changed = False
         self._timer: Any = None
+        self.interval = options.fsync == "interval" and offsets_path is not None
         for group, position in saved.items():
             self.groups[group] = Group(self, group, position)
 
@@ -76,9 +77,10 @@ class Stream:
         """
         self.streams.check_usable(f"stream {self.name!r}")
         offset = self.log.append(message)
-        if self.options.fsync == "interval" and self.log.unsynced:
+        if self._timer is None and self.interval:
             self._dirty()
-        self.deliver()
+        if self.solos or self.groups:
+            self.deliver()
         return offset
 
     def subscribe(

@@ -194,6 +194,8 @@ class Streams:
 
     def check_usable(self, what: str) -> None:
         host = self._host
+        if self._running and not self.closed and not host.threads:
+            return  # the common case, first: this runs on every append
         if not self._running:
             raise RuntimeError(
                 f"{what} of system {host.name} cannot be used yet: the system is not "

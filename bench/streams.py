@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         for name, cell in (("ours", row.ours), ("baseline", row.baseline)):
             if isinstance(cell, Result):
-                print(f"{row.figure} [{name}]: {cell.value:.6g} {row.unit} ({cell.note}, n={cell.n})")
+                detail = f"{cell.note}, n={cell.n}"
+                print(f"{row.figure} [{name}]: {cell.value:.6g} {row.unit} ({detail})")
     if not quick:
         write_json(RESULTS, rows, {"appends": APPENDS, "deliveries": DELIVERIES,
                                    "open_bytes": open_bytes or OPEN_BYTES,

@@ -54,6 +54,7 @@ class Streams:
         self._codec: Codec | None = None
         self._watcher: ActorRef[Any] | None = None
         self._running = False
+        self._serving = False  # whether the coordinator for remote consumers runs
         self.closed = False
         #: The window of `subscribe` when it is not given: uncommitted entries in flight.
         self.max_in_flight = 100
@@ -81,9 +82,9 @@ class Streams:
         self._running = True
 
     def serve(self) -> None:
-        """The system runs: on a node, start the actor that remote consumers talk to."""
-        if self._host.clustered:
-            self._host.spawn(StreamCoordinator, self, name=COORDINATOR)
+        """The system runs. (The actor that remote consumers talk to starts with the
+        first stream a node opens: a node without streams shows no such actor.)"""
+        self._serving = False
 
     def close(self) -> None:
         """Sync and close every stream (the system calls this on exit); idempotent.
@@ -146,21 +147,26 @@ class Streams:
         self.check_usable(f"stream {name!r}")
         options = self.defaults.with_changes(**asked)
         stream = self._streams[name] = self._open(name, options)
+        if not self._serving and self._host.clustered:
+            self._serving = True
+            self._host.spawn(StreamCoordinator, self, name=COORDINATOR)
         return stream
 
     async def remote(self, name: str, node: str, *, timeout: float = 5.0) -> RemoteStream:
         """The stream `name` of another `node`, to subscribe to and commit on from here.
 
-        Raises `LookupError` when `node` serves no streams (it is not a node, or not
-        reachable within `timeout` seconds).
+        Raises `LookupError` when `node` serves no streams: it is not reachable within
+        `timeout` seconds, or it has not opened a stream yet (a node serves its streams
+        to other nodes from the first ``system.streams.stream(...)`` on it).
         """
         check_stream_name(name)
         self.check_usable(f"stream {name!r} of {node}")
         coordinator = await self._host.lookup(COORDINATOR, node, timeout=timeout)
         if coordinator is None:
             raise LookupError(
-                f"node {node} serves no streams (no {COORDINATOR!r} actor there); check "
-                "the node's name and that it runs with listen= and cookie="
+                f"node {node} serves no streams (no {COORDINATOR!r} actor there): check "
+                "the node's name, and open the stream there first (a node serves its "
+                "streams from its first system.streams.stream(name))"
             )
         return RemoteStream(name, node, coordinator)
 

@@ -42,7 +42,7 @@ from runtime._wire.codec import Codec
 __all__ = ("main", "run")
 
 RESULTS = Path(__file__).parent / "results" / "streams.json"
-APPENDS = {"always": 2_000, "interval": 100_000, "never": 100_000}
+APPENDS = {"always": 500, "interval": 100_000, "never": 100_000}
 DELIVERIES = 50_000
 OPEN_BYTES = 1 << 30
 MESSAGE = "m" * 100
@@ -201,7 +201,7 @@ def run(quick: bool = False, open_bytes: int | None = None) -> list[Row]:
     rows: list[Row] = []
     half = [Target(">=0.5x raw", "baseline", 0.5)]
     for fsync, n in APPENDS.items():
-        n = max(200, n // 10) if quick else n
+        n = max(100, n // 10) if quick else n
         ours, raw, size = _appends(fsync, n)
         to_mb = size / 1e6
         ours_mb = Result(ours.value * to_mb, n, ours.note, [r * to_mb for r in ours.runs])

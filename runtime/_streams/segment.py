@@ -20,6 +20,7 @@ from runtime._streams.record import HEADER_SIZE, MAGIC, Damage, pack, parse
 __all__ = ("Segment", "index_path", "segment_path")
 
 _BLOCK = 64 * 1024
+_SMALL = 512  # what a cached block must still hold to be used: a typical record or two
 #: A chunk whose bytes hold damage gets this mixed into its CRC, so every later open
 #: finds the chunk bad and scans it again, instead of trusting damaged bytes.
 POISON = 0xFFFFFFFF
@@ -51,6 +52,7 @@ class Segment:
         self.fd = os.open(self.path, flags, 0o644)
         self.unsynced = False
         self._cached: tuple[bytes, int] = (b"", 0)  # the last block read, and where
+        self._cursor = (-1, -1)  # (last offset, next position) where a read stopped
 
     @classmethod
     def create(cls, directory: Path, base: int) -> Segment:
@@ -121,6 +123,11 @@ class Segment:
         found: list[tuple[int, bytes]] = []
         position, after = self.index.find(start)
         after -= 1
+        # Where the last read stopped, if it is on the way: reads that follow each
+        # other (delivery, a replay) then parse each record once, not a chunk each.
+        cursor_after, cursor_position = self._cursor
+        if position <= cursor_position < self.size and after <= cursor_after < start:
+            position, after = cursor_position, cursor_after
         want = _BLOCK
         while position < self.size:
             block, origin = self._block(position, want)
@@ -138,11 +145,13 @@ class Segment:
                     at = self._skip(origin + at, after, on_damage) - origin
                     break
                 if record.offset >= stop:
+                    self._cursor = (after, origin + at)
                     return found
                 after = record.offset
                 if record.offset >= start:
                     found.append((record.offset, block[record.payload : record.end]))
                     if len(found) >= limit:
+                        self._cursor = (after, origin + record.end)
                         return found
                 at = record.end
             position = origin + at
@@ -153,7 +162,7 @@ class Segment:
         where they start: a block read before, if it holds them (reads of a few
         entries at a time, as delivery makes, then cost no system call)."""
         cached, origin = self._cached
-        need = min(want, self.size - position)
+        need = min(want if want != _BLOCK else _SMALL, self.size - position)
         if origin <= position and position + need <= origin + len(cached):
             return cached, origin
         block = os.pread(self.fd, min(self.size - position, max(want, _BLOCK)), position)

@@ -110,13 +110,18 @@ class ActorSystem:
         self.data_dir = data_dir
         self.shutdown_timeout = shutdown_timeout
         self.allow_pickle = allow_pickle
+        # Called with each cell that terminates (the layers' "an actor stopped" hooks).
+        self._terminated_hooks: list[Callable[[Cell], None]] = []
         self._cluster: Cluster | None = None
         if listen is not None:
             self._cluster = Cluster(
-                self, listen=listen, cookie=cookie_bytes(cookie), seeds=self.seeds,
-                ssl_context=ssl_context, heartbeat_interval=heartbeat_interval,
-                phi_threshold=phi_threshold, max_frame_size=max_frame_size,
+                _ClusterHost(self), name=name, listen=listen, cookie=cookie_bytes(cookie),
+                seeds=self.seeds, ssl_context=ssl_context,
+                heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
+                max_frame_size=max_frame_size, allow_pickle=allow_pickle,
             )
+            self._terminated_hooks.append(self._cluster.local_terminated)
+            self._cluster.on_node_down(self._forget_node)
         elif seeds:
             raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
         self.registry = Registry(self)
@@ -377,10 +382,15 @@ class ActorSystem:
         self.streams.forget(cell.ref)
         if self._exchanges is not None:
             self._exchanges.forget(cell.ref)
-        if self._cluster is not None:
-            self._cluster.local_terminated(cell)
+        for hook in self._terminated_hooks:
+            hook(cell)
         if cell is self._guardian:
             self._guardian_done.set()
+
+    def _forget_node(self, node: str) -> None:
+        """A node went down: no publish may route to its actors from now on."""
+        if self._exchanges is not None:
+            self._exchanges.forget_node(node)
 
     def fail(self, error: BaseException, what: str) -> None:
         """Something the system cannot run without failed: stop every actor.
@@ -432,21 +442,12 @@ class ActorSystem:
         name: str | None, uid: int,
     ) -> Cell:
         """Start an actor that another node asked for, with the id it chose."""
-        if uid and self.cluster.exported.get(uid) is not None:
-            raise ValueError(f"actor id {uid} is taken on {self.node}")
         return self.start_cell(self._root(), factory, args, kwargs, name, None, uid=uid or None)
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
-        from runtime._cluster.refs import RemoteRef
-
-        ref = ref._unwrap()
-        if not isinstance(ref, RemoteRef):
+        if self._cluster is None:
             raise ValueError(f"{ref!r} does not belong to system {self.node}")
-        link = self.cluster.links.get(ref.node)
-        if link is not None:
-            from runtime._wire import framing as wire
-
-            link.send(wire.Ask(0, "$stop", self.cluster.codec.encode(ref.uid)))
+        self._cluster.stop_remote(ref)
 
     def watch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
         self.cluster.watch_remote(watcher, ref)
@@ -470,7 +471,7 @@ class ActorSystem:
         found = self.registry.whereis(name)
         if found is not None or node == self.node or self._cluster is None:
             return found
-        peers = sorted(self._cluster.links)
+        peers = sorted(self._cluster.members - {self.node})
         answers: dict[str, ActorRef[Any] | None] = {}
 
         async def ask(peer: str) -> None:
@@ -502,3 +503,44 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self.node}>"
+
+
+class _ClusterHost:
+    """The system as its cluster sees it (`runtime._cluster.host.ClusterHost`)."""
+
+    __slots__ = ("_system",)
+
+    def __init__(self, system: ActorSystem) -> None:
+        self._system = system
+
+    @property
+    def kernel(self) -> Kernel:
+        return self._system.kernel
+
+    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
+        return self._system.local_cell(ref)
+
+    def whereis(self, name: str) -> ActorRef[Any] | None:
+        return self._system.registry.whereis(name)
+
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
+        self._system.dead_letters.add(message, recipient, reason)
+
+    def spawn_for_peer(
+        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None, uid: int,
+    ) -> Cell:
+        return self._system.spawn_for_peer(factory, args, kwargs, name, uid)
+
+    def stop(self, ref: ActorRef[Any]) -> object:
+        self._system.stop(ref)
+        return None
+
+    def snapshot(self) -> list[Any]:
+        return list(self._system.snapshot())
+
+    def local_topics(self) -> list[str]:
+        return self._system.topics.local_topics()
+
+    def publish_local(self, topic: str, message: Any) -> int:
+        return self._system.topics.publish_local(topic, message)

@@ -83,6 +83,11 @@ class PhiAccrualDetector:
         x = y * (1.5976 + 0.070566 * y * y)
         return (max(x, 0.0) + math.log1p(math.exp(-abs(x)))) / _LN10
 
+    @property
+    def last_heartbeat(self) -> float | None:
+        """When the last heartbeat arrived (None before the first)."""
+        return self._last
+
     def available(self, now: float) -> bool:
         """False once phi passes the threshold: the peer is suspected down."""
         return self.phi(now) < self.threshold

@@ -256,6 +256,9 @@ class Cell(Context):
             budget -= 1
             self.current = item
             if type(item) is Envelope:
+                reply = item.reply
+                if reply is not None and reply.done():
+                    continue  # the asker has given up (its deadline passed): skip it
                 try:
                     result = handler(item.message)
                 except Exception as error:
@@ -289,6 +292,8 @@ class Cell(Context):
             budget -= 1
             self.current = item
             envelope = type(item) is Envelope
+            if envelope and item.reply is not None and item.reply.done():
+                continue  # the asker has given up (its deadline passed): skip it
             try:
                 result = await handler(item.message if envelope else item)
             except Exception as error:

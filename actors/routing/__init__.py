@@ -16,8 +16,8 @@ from actors.routing._exchange import Exchange as Exchange
 from actors.routing._exchange import ExchangeKind as ExchangeKind
 from actors.routing._hashring import HashRing as HashRing
 from actors.routing._headers import headers_match as headers_match
-from actors.routing._pool import PoolRef as PoolRef
-from actors.routing._pool import Routing as Routing
+from actors.routing._pool_routing import PoolRef as PoolRef
+from actors.routing._pool_routing import Routing as Routing
 from actors.routing._topic import TopicTrie as TopicTrie
 
 __all__ = (

@@ -155,11 +155,19 @@ class Cluster:
     def ref_for(self, node: str, uid: int, name: str | None) -> ActorRef[Any]:
         return self.delivery.ref_for(node, uid, name)
 
+    def ref_to_text(self, ref: ActorRef[Any] | None) -> str | None:
+        """`ref` as frames carry it (``node|uid|name``)."""
+        return self.delivery.ref_to_text(ref)
+
+    def ref_from_text(self, text: str) -> ActorRef[Any]:
+        return self.delivery.ref_from_text(text)
+
     def spawn_remote(
         self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None,
+        name: str | None, then: Callable[[BaseException | None], None] | None,
     ) -> ActorRef[Any]:
-        return self.spawner.spawn(node, factory, args, kwargs, name)
+        """Spawn on `node`; its ref at once (see `RemoteSpawner.spawn` for `then`)."""
+        return self.spawner.spawn(node, factory, args, kwargs, name, then)
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
         remote = ref._unwrap()

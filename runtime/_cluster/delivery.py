@@ -50,6 +50,8 @@ class RemoteDelivery:
         self.codec = Codec(
             allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for
         )
+        # Remote spawns that failed: (node, uid) -> the error (see `spawning.py`).
+        self.spawn_failures: dict[tuple[str, int], BaseException] = {}
         self.asks_skipped = 0  # asks from peers not handled: their asker had given up
         self.replies_too_late = 0  # answers found after the asker's deadline: not sent
 
@@ -131,7 +133,16 @@ class RemoteDelivery:
         await link.writer.send(wire.Tell(ref.uid, self.codec.encode(message), None))
 
     async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
-        return await self.call(ref.node, ref.uid, message, timeout)
+        try:
+            return await self.call(ref.node, ref.uid, message, timeout)
+        except ActorStoppedError:
+            # An actor whose spawn failed never existed there: say why, not just that.
+            failure = self.spawn_failures.get((ref.node, ref.uid))
+            if failure is None:
+                raise
+            raise ActorStoppedError(
+                ref.address, f"and never started: its spawn failed with {failure!r}"
+            ) from failure
 
     async def call(self, node: str, target: int | str, message: Any, timeout: float | None) -> Any:
         """Ask `target` on `node` and wait for the answer (raises `Expired` on timeout).

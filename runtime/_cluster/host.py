@@ -8,6 +8,7 @@ this node) are the cluster's public methods, registered by the system as hooks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -70,9 +71,10 @@ class ClusterHost(Protocol):
 
     def spawn_for_peer(
         self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, uid: int,
+        name: str | None, uid: int, then: Callable[[BaseException | None], None],
     ) -> LocalActor:
-        """Start an actor another node asked for, under the root, with the id it chose."""
+        """Start an actor another node asked for, under the root, with the id it chose;
+        `then(None)` once it has run `on_start`, `then(error)` if it could not."""
         ...
 
     def stop(self, ref: ActorRef[Any]) -> object:

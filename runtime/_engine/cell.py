@@ -40,6 +40,7 @@ from runtime._engine.local_ref import LocalRef, unavailable
 if TYPE_CHECKING:
     from actors import Actor
     from actors.mailbox import Mailbox
+    from actors.routing import Routing
     from runtime._engine.timers import TimerHandle
     from runtime._system import ActorSystem
 
@@ -356,9 +357,24 @@ class Cell(Context):
         name: str | None = None,
         mailbox: Mailbox | None = None,
         **kwargs: Any,
-    ) -> ActorRef[Any]:
+    ) -> Any:
         system: ActorSystem = self.system
         return system.spawn_child(self, factory, args, kwargs, name=name, mailbox=mailbox)
+
+    def spawn_pool(
+        self,
+        factory: Any,
+        *args: Any,
+        size: int = 4,
+        routing: Routing = "round_robin",
+        key: Callable[[Any], Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        from actors.routing import Pool  # on first use, as `system.exchange` loads routing
+
+        pool = Pool(factory, *args, size=size, routing=routing, key=key, **kwargs)
+        return self.spawn(pool, name=name)
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
         if ref is None:

@@ -261,6 +261,11 @@ class Context:
         """Stop a child with `reason` (None for a normal stop)."""
         raise NotImplementedError
 
+    def _report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
+        """Log a child's failure once, with the decision taken about it (``restart``,
+        ``stop``, ``escalate`` or ``degrade``); call it from `_on_child_failed`."""
+        raise NotImplementedError
+
     def _set_available(self, ref: ActorRef[Any], available: bool) -> None:
         """While unavailable, asks fail at once and tells go to dead letters."""
         raise NotImplementedError

@@ -8,7 +8,7 @@ import secrets
 import ssl
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -23,6 +23,7 @@ from runtime._cluster.cluster import Cluster, cookie_bytes
 from runtime._directory.deadletters import DeadLetters
 from runtime._directory.registry import Registry, Topics, check_name
 from runtime._engine.cell import Cell
+from runtime._engine.crashes import CrashLog
 from runtime._engine.dispatch import Dispatcher
 from runtime._engine.kernel import Kernel, current_kernel
 from runtime._engine.lifecycle import (
@@ -72,10 +73,13 @@ class _Guardian(Actor[Any]):
     def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
         system: ActorSystem = self.context.system
         cell = system.local_cell(child)
+        stops_system = cell is not None and getattr(cell.actor, "_stops_system_on_failure", False)
+        if cell is not None:
+            system._crashes.decided(cell, error, "escalate" if stops_system else "stop", None)
         self.context._stop_child(child, error)
         if cell is not None and system._starts.failed(cell, error):
             return
-        if cell is not None and getattr(cell.actor, "_stops_system_on_failure", False):
+        if stops_system:
             system.fail(error, f"root supervisor {child.address} failed")
 
 
@@ -140,6 +144,9 @@ class ActorSystem:
         self.topics = Topics(self)
         self.streams = Streams(self)
         self.dead_letters = DeadLetters(self.topics)
+        self._crashes = CrashLog()
+        # Asks that ran out of time (local and remote), for metrics.
+        self._asks_timed_out = 0
         self._exchanges: Exchanges | None = None
         # Blocking handlers running in worker threads right now: while this is non-zero,
         # `tell` checks which thread it is on.
@@ -151,6 +158,8 @@ class ActorSystem:
         self._guardian: Cell | None = None
         self._guardian_done = anyio.Event()
         self._closed = False
+        # Set when the system begins to exit: services (`_start_service`) stop then.
+        self._closing = anyio.Event()
         self._starts = StartWaiters()
         self._stop_waiters: dict[Cell, Outcome] = {}
         # The first error an actor's constructor raised in the spawn under way (see
@@ -192,6 +201,7 @@ class ActorSystem:
     ) -> bool | None:
         task_group = self._task_group
         assert task_group is not None, "ActorSystem exited without being entered"
+        self._closing.set()
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_everything()
@@ -227,6 +237,29 @@ class ActorSystem:
             for cell in self._walk():
                 if cell.state != STOPPED:
                     terminate(cell)
+
+    def _start_service(
+        self, run: Callable[[anyio.Event], Awaitable[None]], name: str
+    ) -> None:
+        """Run `run(closing)` in this system's task group (the web view does).
+
+        `closing` is set when the system begins to exit: the service should return
+        soon after; whatever still runs when the actors have stopped is cancelled. An
+        error of the service is logged and ends the service only, not the system.
+        """
+        if self._task_group is None or self._closing.is_set():
+            raise RuntimeError(
+                f"system {self.node} is not running; start {name} inside its `async with`"
+            )
+
+        async def guarded() -> None:
+            try:
+                await run(self._closing)
+            except Exception:
+                log.exception("system %s: %s failed; the system goes on without it",
+                              self.node, name)
+
+        self._task_group.start_soon(guarded, name=name)
 
     def snapshot(self) -> list[ActorInfo]:
         """Every live actor (not the root guardian), parents before children."""
@@ -535,6 +568,7 @@ class ActorSystem:
         self.registry.forget(cell.ref)
         self.topics.forget(cell.ref)
         self.streams.forget(cell.ref)
+        self._crashes.forget(cell)
         if self._exchanges is not None:
             self._exchanges.forget(cell.ref)
         for hook in self._terminated_hooks:
@@ -700,6 +734,9 @@ class _ClusterHost:
 
     def snapshot(self) -> list[Any]:
         return list(self._system.snapshot())
+
+    def ask_timed_out(self) -> None:
+        self._system._asks_timed_out += 1
 
     def local_topics(self) -> list[str]:
         return self._system.topics.local_topics()

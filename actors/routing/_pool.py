@@ -177,8 +177,10 @@ class PoolActor(Actor[Any]):
     # Restart a failed worker in place: its ref (held by the PoolRef) stays valid.
     def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
         if child in self.worker_set:
+            self.context._report_failure(child, error, "restart")
             self.context._teardown_child(child, error)
         else:  # an ask forwarder; they catch everything, so this is a bug: stop it
+            self.context._report_failure(child, error, "stop")
             self.context._stop_child(child, error)
 
     def _on_child_torn_down(self, child: ActorRef[Any]) -> None:

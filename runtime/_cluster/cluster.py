@@ -33,6 +33,7 @@ from runtime._cluster.names import ClusterNames
 from runtime._cluster.refs import RemoteRef
 from runtime._cluster.spawning import RemoteSpawner
 from runtime._cluster.watches import RemoteWatches
+from runtime._engine.kernel import Kernel
 
 if TYPE_CHECKING:
     from runtime._cluster.link import Link
@@ -123,6 +124,11 @@ class Cluster:
     async def call(self, node: str, target: int | str, message: Any, timeout: float | None) -> Any:
         """Ask `target` (an actor id, a name or a ``$service``) on `node`."""
         return await self.delivery.call(node, target, message, timeout)
+
+    @property
+    def kernel(self) -> Kernel:
+        """The clock and primitives of the running node (for `describe_members`)."""
+        return self.delivery.kernel
 
     @property
     def links(self) -> dict[str, Link]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from actors import ActorRef
 from actors.errors import ActorStoppedError, NodeDownError, SerializationError
 from runtime._cluster.host import ClusterHost, LocalActor
+from runtime._cluster.members import describe_members
 from runtime._cluster.refs import (
     RemoteRef,
     RemoteReplySlot,
@@ -91,6 +92,10 @@ class RemoteDelivery:
 
     def is_linked(self, node: str) -> bool:
         return node == self.node or node in self.links
+
+    def ask_timed_out(self) -> None:
+        """A remote ask from this node timed out (counted by the system)."""
+        self.host.ask_timed_out()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -260,8 +265,8 @@ class RemoteDelivery:
     # -- what other nodes may ask of this one ---------------------------------------------
 
     def system_ask(self, target: str, payload: bytes, slot: Any) -> None:
-        """Answer one of the node's own services: ``$lookup``, ``$snapshot``, ``$stop``,
-        ``$stats``, ``$ping``."""
+        """Answer one of the node's own services: ``$lookup``, ``$snapshot``,
+        ``$members``, ``$stop``, ``$stats``, ``$ping``."""
         try:
             argument = self.codec.decode(payload)
             if target == "$lookup":
@@ -273,6 +278,8 @@ class RemoteDelivery:
                 if cell is not None:
                     self.host.stop(cell.ref)
                 slot.set_result(cell is not None)
+            elif target == "$members":
+                slot.set_result(describe_members(self))
             elif target == "$stats":
                 slot.set_result(self.stats())
             elif target == "$ping":

@@ -140,6 +140,7 @@ class Link:
         self.retired = False  # another connection to the same peer took over
         self._tasks: anyio.abc.TaskGroup | None = None
         self.peer_left = False  # the peer said Goodbye: it left, it did not fail
+        self.since = kernel.now()  # when the connection was made (for link age)
         # Handler methods are bound to the handler, the link's own are plain functions:
         # either way an entry is called as entry(link, frame).
         self._dispatch: dict[type[wire.SessionFrame], Callable[[Link, Any], None]] = {

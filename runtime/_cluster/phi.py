@@ -67,6 +67,11 @@ class PhiAccrualDetector:
         self._sum += interval
         self._sum_sq += interval * interval
 
+    @property
+    def last_heartbeat(self) -> float | None:
+        """When the last heartbeat arrived (the kernel's clock), or None before any."""
+        return self._last
+
     def phi(self, now: float) -> float:
         """How suspicious the silence since the last heartbeat is (0 = not at all)."""
         if self._last is None or not self._intervals:
@@ -82,11 +87,6 @@ class PhiAccrualDetector:
         y = (elapsed - mean) / std
         x = y * (1.5976 + 0.070566 * y * y)
         return (max(x, 0.0) + math.log1p(math.exp(-abs(x)))) / _LN10
-
-    @property
-    def last_heartbeat(self) -> float | None:
-        """When the last heartbeat arrived (None before the first)."""
-        return self._last
 
     def available(self, now: float) -> bool:
         """False once phi passes the threshold: the peer is suspected down."""

@@ -25,7 +25,7 @@ from runtime._cluster.refs import (
     target_address,
 )
 from runtime._engine.envelope import Envelope
-from runtime._engine.kernel import Kernel
+from runtime._engine.kernel import Kernel, wait_answer
 from runtime._wire import framing as wire
 from runtime._wire.codec import Codec
 
@@ -93,10 +93,6 @@ class RemoteDelivery:
     def is_linked(self, node: str) -> bool:
         return node == self.node or node in self.links
 
-    def ask_timed_out(self) -> None:
-        """A remote ask from this node timed out (counted by the system)."""
-        self.host.ask_timed_out()
-
     # -- sending ---------------------------------------------------------------------------
 
     def tell(self, ref: RemoteRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
@@ -139,7 +135,7 @@ class RemoteDelivery:
 
     async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
         try:
-            return await self.call(ref.node, ref.uid, message, timeout)
+            return await self.call(ref.node, ref.uid, message, timeout, ref.address)
         except ActorStoppedError:
             # An actor whose spawn failed never existed there: say why, not just that.
             failure = self.spawn_failures.get((ref.node, ref.uid))
@@ -149,8 +145,12 @@ class RemoteDelivery:
                 ref.address, f"and never started: its spawn failed with {failure!r}"
             ) from failure
 
-    async def call(self, node: str, target: int | str, message: Any, timeout: float | None) -> Any:
-        """Ask `target` on `node` and wait for the answer (raises `Expired` on timeout).
+    async def call(
+        self, node: str, target: int | str, message: Any, timeout: float | None,
+        address: str | None = None,
+    ) -> Any:
+        """Ask `target` on `node` and wait for the answer; `AskTimeoutError` naming
+        `address` (by default ``node/target``) past `timeout`.
 
         The `Ask` frame carries `timeout`: the peer skips the request if it comes to it
         after this node has given up.
@@ -170,7 +170,9 @@ class RemoteDelivery:
             link.pending.pop(corr, None)
             raise NodeDownError(node, "its link cannot take more frames")
         try:
-            return await self.kernel.wait(slot, timeout)
+            return await wait_answer(
+                self.kernel, slot, timeout, address or target_address(node, target)
+            )
         finally:
             link.pending.pop(corr, None)
 

@@ -85,10 +85,6 @@ class ClusterHost(Protocol):
         """Every live actor of this node, as `system.snapshot()` lists them."""
         ...
 
-    def ask_timed_out(self) -> None:
-        """An ask from this node to another timed out (the system counts them)."""
-        ...
-
     def local_topics(self) -> list[str]:
         """Topics with subscribers on this node."""
         ...

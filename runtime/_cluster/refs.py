@@ -6,8 +6,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from actors import ActorRef
-from actors.errors import AskTimeoutError
-from runtime._engine.kernel import Expired
 
 __all__ = (
     "RemoteRef", "RemoteReplySlot", "RemoteSender", "Replier", "parse_ref_text", "ref_text",
@@ -40,7 +38,6 @@ class RemoteSender(Protocol):
     async def send(self, ref: RemoteRef[Any], message: Any) -> None: ...
     async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any: ...
     def is_linked(self, node: str) -> bool: ...
-    def ask_timed_out(self) -> None: ...
 
 
 class RemoteRef(ActorRef[M]):
@@ -77,10 +74,7 @@ class RemoteRef(ActorRef[M]):
         await self._delivery.send(self, message)
 
     async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
-        try:
-            return await self._delivery.ask(self, message, timeout)
-        except Expired:
-            raise AskTimeoutError(self.address, timeout or 0.0) from None
+        return await self._delivery.ask(self, message, timeout)
 
     @property
     def name(self) -> str | None:

@@ -1,6 +1,6 @@
 """The system's exchanges, by name; bindings drop when their actors stop.
 
-A local actor's bindings drop when its cell terminates (`ActorSystem.forget`). A remote
+A local actor's bindings drop when its cell terminates (a termination hook). A remote
 actor's drop when the cluster says it stopped: each remote ref bound is watched by a
 `StopWatcher`, whose `Terminated` (also sent when the actor's node goes down) unbinds
 it everywhere. The cluster also calls `forget_node` as soon as
@@ -17,16 +17,16 @@ from actors.routing import Exchange, ExchangeKind
 from runtime._engine.watcher import StopWatcher
 
 if TYPE_CHECKING:
-    from runtime._system import ActorSystem
+    from runtime._directory.site import Site
 
 __all__ = ("Exchanges",)
 
 
 class Exchanges:
-    def __init__(self, system: ActorSystem) -> None:
-        self._system = system
+    def __init__(self, site: Site) -> None:
+        self._site = site
         self._exchanges: dict[str, Exchange] = {}
-        self._remote = StopWatcher(system.spawn, self.forget)
+        self._remote = StopWatcher(site.spawn_top, self.forget)
 
     def get(
         self, name: str, kind: ExchangeKind | None, alternate: str | None = None
@@ -58,7 +58,7 @@ class Exchanges:
                     f"it first with system.exchange({alternate!r}, kind)"
                 )
         exchange = Exchange(
-            name, kind, alternate=fallback, dead_letter=self._system.dead_letter,
+            name, kind, alternate=fallback, dead_letter=self._site.dead_letter,
             on_bind=self._bound,
         )
         self._exchanges[name] = exchange
@@ -77,7 +77,7 @@ class Exchanges:
     def _bound(self, ref: ActorRef[Any]) -> None:
         # A local actor's bindings drop when its cell terminates; a remote one is
         # watched, which costs one Watch frame per remote actor bound.
-        if self._system.local_cell(ref) is None:
+        if not self._site.is_local(ref):
             self._remote.watch(ref)
 
     def __iter__(self) -> Iterator[Exchange]:

@@ -1,7 +1,9 @@
 """Pool routing: the `PoolRef` that picks a worker in the caller, one subclass per routing.
 
-Use it through `system.spawn_pool(Worker, size=4, routing=...)`, which returns a
-`PoolRef`; the pool actor that supervises the workers lives in `actors.routing._pool`.
+Use it through a `Pool` spec (`system.spawn(Pool(Worker, size=4, routing=...))`,
+`system.spawn_pool(...)`, a supervisor's `Child(Pool(...))`), whose spawn returns a
+`PoolRef`; the spec and the pool actor that supervises the workers live in
+`actors.routing._pool`.
 Each `tell` or `ask` on the ref picks a worker right in the caller, so a pool costs no
 extra hop through a router's mailbox; an `ask` answers from the worker that got it.
 
@@ -28,17 +30,19 @@ import itertools
 import random
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 from zlib import crc32
 
 from actors._ref import ActorRef
 from actors.routing._hashring import HashRing, key_position
 from actors.routing._validate import invalid_choice
 
-__all__ = ("ROUTINGS", "PoolRef", "Routing", "UseRouter", "check_routing")
+__all__ = ("ROUTINGS", "PoolRef", "Routing", "check_routing")
 
 Routing = Literal["round_robin", "random", "broadcast", "consistent_hash", "smallest_mailbox"]
 ROUTINGS: tuple[str, ...] = get_args(Routing)
+
+M = TypeVar("M", contravariant=True)
 
 _UNKNOWN_SIZE = 1 << 62  # the mailbox size of a worker whose mailbox cannot be read
 
@@ -58,21 +62,14 @@ def check_routing(routing: str, key: Callable[[Any], Any] | None, size: int) -> 
         raise ValueError(f"a pool's size must be a positive int (1, 2, ...); got {size!r}")
 
 
-class UseRouter:
-    """From the `PoolRef` to its pool actor: route what reaches you through me."""
-
-    __slots__ = ("router",)
-
-    def __init__(self, router: PoolRef) -> None:
-        self.router = router
-
-
-class PoolRef(ActorRef[Any]):
+class PoolRef(ActorRef[M]):
     """One ref for a pool of workers; routing happens here, in the caller.
 
     It compares equal to the pool actor's ref, and travels to other nodes as that ref
-    (the pool actor then routes what it gets, one hop more). Refs come from
-    `system.spawn_pool`; each routing is a subclass whose `tell` is one short method,
+    (the pool actor then routes what it gets, one hop more). Refs come from spawning a
+    `Pool` (`system.spawn_pool`, `spawn(Pool(...))`, a supervisor's `Child(Pool(...))`);
+    a named pool's name resolves to this ref. When its pool restarts, the ref routes to
+    the fresh workers. Each routing is a subclass whose `tell` is one short method,
     because a pool's `tell` is as hot as a plain one.
 
     >>> # pool = system.spawn_pool(Resizer, size=4, routing="round_robin")
@@ -82,44 +79,46 @@ class PoolRef(ActorRef[Any]):
     __slots__ = ("_key", "_next", "_pool", "_routing", "_workers")
 
     def __new__(
-        cls,
-        pool: ActorRef[Any],
-        workers: Sequence[ActorRef[Any]],
-        routing: Routing,
-        key: Callable[[Any], Any] | None = None,
-        *,
-        introduce: bool = True,
-    ) -> PoolRef:
+        cls, routing: Routing, key: Callable[[Any], Any] | None = None, size: int = 1
+    ) -> PoolRef[M]:
         if cls is PoolRef:
             cls = _BY_ROUTING.get(routing, PoolRef)  # an unknown one fails in __init__
         return super().__new__(cls)
 
     def __init__(
-        self,
-        pool: ActorRef[Any],
-        workers: Sequence[ActorRef[Any]],
-        routing: Routing,
-        key: Callable[[Any], Any] | None = None,
-        *,
-        introduce: bool = True,
+        self, routing: Routing, key: Callable[[Any], Any] | None = None, size: int = 1
     ) -> None:
-        check_routing(routing, key, len(workers))
-        self._pool = pool
-        self._workers = tuple(workers)
+        check_routing(routing, key, size)
         self._routing = routing
         self._key = key
+        self._pool: ActorRef[Any] | None = None
+        self._route_to(())
+
+    def _bind(self, pool: ActorRef[Any], workers: Sequence[ActorRef[Any]]) -> None:
+        """Route to `workers` of the pool actor `pool` (again after the pool restarted)."""
+        self._pool = pool
+        self._route_to(tuple(workers))
+
+    def _route_to(self, workers: tuple[ActorRef[Any], ...]) -> None:
+        self._workers = workers
         # Workers in turn, one C call per tell (round_robin; broadcast's asks).
-        self._next = itertools.cycle(self._workers).__next__
+        self._next = itertools.cycle(workers).__next__
         self._prepare()
-        if introduce:
-            pool.tell(UseRouter(self))
 
     def _prepare(self) -> None:
-        """Set up what this routing keeps (a subclass's own slots)."""
+        """Set up what this routing keeps for `self._workers` (a subclass's own slots);
+        called again when the pool restarts with fresh workers."""
+
+    @property
+    def _actor(self) -> ActorRef[Any]:
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("this PoolRef's pool has not been spawned")
+        return pool
 
     @property
     def workers(self) -> list[ActorRef[Any]]:
-        """The workers' refs, in start order (they survive restarts)."""
+        """The workers' refs, in start order (they survive the workers' restarts)."""
         return list(self._workers)
 
     @property
@@ -130,50 +129,50 @@ class PoolRef(ActorRef[Any]):
         """The worker `message` goes to (for broadcast: the one an ask goes to)."""
         return self._next()
 
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
+    def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
         self.pick(message).tell(message, sender)
 
-    def tell_many(self, messages: Iterable[Any]) -> None:
+    def tell_many(self, messages: Iterable[M]) -> None:
         tell = self.tell
         for message in messages:
             tell(message)
 
-    async def send(self, message: Any) -> None:
+    async def send(self, message: M) -> None:
         await self.pick(message).send(message)
 
-    async def ask(self, message: Any, timeout: float | None = 5.0) -> Any:
+    async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
         return await self.pick(message).ask(message, timeout)
 
     @property
     def name(self) -> str | None:
-        return self._pool.name
+        return self._actor.name
 
     @property
     def address(self) -> str:
-        return self._pool.address
+        return self._actor.address
 
     @property
     def is_alive(self) -> bool:
-        return self._pool.is_alive
+        return self._actor.is_alive
 
     def _identity(self) -> tuple[str, int]:
-        return self._pool._identity()
+        return self._actor._identity()
 
     def _unwrap(self) -> ActorRef[Any]:
-        return self._pool._unwrap()
+        return self._actor._unwrap()
 
     def __repr__(self) -> str:
         return f"<PoolRef {self.address} {self._routing} x{len(self._workers)}>"
 
 
-class _RoundRobin(PoolRef):
+class _RoundRobin(PoolRef[Any]):
     __slots__ = ()
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         self._next().tell(message, sender)  # one Python frame over a plain tell
 
 
-class _Broadcast(PoolRef):
+class _Broadcast(PoolRef[Any]):
     """A tell reaches every worker; an ask (or `pick`) goes to one, in turn."""
 
     __slots__ = ()
@@ -187,13 +186,14 @@ class _Broadcast(PoolRef):
             await worker.send(message)
 
 
-class _Random(PoolRef):
+class _Random(PoolRef[Any]):
     """Each message to a worker drawn at random, uniformly, independently of the others."""
 
     __slots__ = ("_draw",)
 
     def _prepare(self) -> None:
-        self._draw = _random_workers(self._workers)
+        # Not bound to workers yet: fail as round_robin does (StopIteration).
+        self._draw = _random_workers(self._workers) if self._workers else self._next
 
     def pick(self, message: Any) -> ActorRef[Any]:
         return self._draw()
@@ -222,7 +222,7 @@ def _random_workers(workers: tuple[ActorRef[Any], ...]) -> Callable[[], ActorRef
     return itertools.chain.from_iterable(map(batch, itertools.repeat(None))).__next__
 
 
-class _ConsistentHash(PoolRef):
+class _ConsistentHash(PoolRef[Any]):
     """A message goes to the ring's owner of its key: a CRC-32 and a binary search per
     message, whatever the number of distinct keys (the ring never changes while the
     pool lives, so its table is taken once)."""
@@ -230,7 +230,10 @@ class _ConsistentHash(PoolRef):
     __slots__ = ("_owners", "_points")
 
     def _prepare(self) -> None:
-        self._points, self._owners = HashRing(self._workers).table()
+        self._points: list[int] = []
+        self._owners: list[ActorRef[Any]] = []
+        if self._workers:
+            self._points, self._owners = HashRing(self._workers).table()
 
     def pick(self, message: Any) -> ActorRef[Any]:
         assert self._key is not None
@@ -244,7 +247,7 @@ class _ConsistentHash(PoolRef):
         self._owners[bisect_left(self._points, position)].tell(message, sender)
 
 
-class _SmallestMailbox(PoolRef):
+class _SmallestMailbox(PoolRef[Any]):
     """The worker with the fewest waiting messages, by a running count checked on use.
 
     The pool keeps a count per worker: what it last read from the mailbox plus what it
@@ -305,7 +308,7 @@ class _SmallestMailbox(PoolRef):
         return fresh.index(min(fresh))
 
 
-_BY_ROUTING: dict[str, type[PoolRef]] = {
+_BY_ROUTING: dict[str, type[PoolRef[Any]]] = {
     "round_robin": _RoundRobin,
     "broadcast": _Broadcast,
     "random": _Random,

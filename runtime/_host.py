@@ -91,10 +91,16 @@ class SystemHost:
     dispatcher: Dispatcher[CellState]
     timers: Timers
 
-    def __init__(self, system: System, node: str, *, random_ids: bool) -> None:
+    def __init__(
+        self, system: System, name: str, *, random_ids: bool, data_dir: str | None,
+        allow_pickle: bool,
+    ) -> None:
         self.system = system
-        self.node = node
-        self.cluster: Cluster | None = None
+        self.name = name
+        self.node = name  # name@host:port once the cluster listens
+        self.data_dir = data_dir
+        self.allow_pickle = allow_pickle
+        self._cluster: Cluster | None = None
         self._terminated: list[TerminationHook] = []
         self.registry = Registry(self)
         self.topics = Topics(self)
@@ -296,14 +302,14 @@ class SystemHost:
         self.require_cluster().watch_remote(watcher, ref)
 
     def unwatch_remote(self, watcher: CellState, ref: ActorRef[Any]) -> None:
-        if self.cluster is not None:
-            self.cluster.unwatch_remote(watcher, ref)
+        if self._cluster is not None:
+            self._cluster.unwatch_remote(watcher, ref)
 
     # -- Site: what the directory asks ---------------------------------------------------
 
     @property
     def cluster_directory(self) -> Cluster | None:
-        return self.cluster
+        return self._cluster
 
     def is_local(self, ref: ActorRef[Any]) -> bool:
         return self.local_cell(ref) is not None
@@ -327,9 +333,63 @@ class SystemHost:
         return self._exchanges
 
     def require_cluster(self) -> Cluster:
-        if self.cluster is None:
+        if self._cluster is None:
             raise RuntimeError(
                 f"system {self.node} is not a cluster node: give ActorSystem listen="
                 "'host:port' and cookie= to link it with others"
             )
-        return self.cluster
+        return self._cluster
+
+    def attach_cluster(self, cluster: Cluster) -> None:
+        """This system is a node: `cluster` links it with others."""
+        self._cluster = cluster
+        self.on_terminated(cluster.local_terminated)
+        cluster.on_node_down(self._forget_node)
+
+    def _forget_node(self, node: str) -> None:
+        """A node went down: no publish may route to its actors from now on."""
+        if self._exchanges is not None:
+            self._exchanges.forget_node(node)
+
+    # -- ClusterHost and StreamHost: what the cluster and the streams ask -----------------
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.require_cluster()
+
+    @property
+    def clustered(self) -> bool:
+        return self._cluster is not None
+
+    @property
+    def threads(self) -> int:
+        return self.kernel.threads
+
+    def on_foreign_thread(self) -> bool:
+        return self.kernel.on_foreign_thread()
+
+    def whereis(self, name: str) -> ActorRef[Any] | None:
+        return self.registry.whereis(name)
+
+    def stop(self, ref: ActorRef[Any]) -> object:
+        return self.system.stop(ref)
+
+    def local_topics(self) -> list[str]:
+        return self.topics.local_topics()
+
+    def publish_local(self, topic: str, message: Any) -> int:
+        return self.topics.publish_local(topic, message)
+
+    def spawn(self, cls_or_spec: Any, /, *args: Any, name: str | None = None) -> ActorRef[Any]:
+        """A top-level actor (a watcher the streams need)."""
+        ref: ActorRef[Any] = self.spawn_child(self.root, cls_or_spec, args, {}, name=name)
+        return ref
+
+    def plain_ref(self, ref: ActorRef[Any]) -> ActorRef[Any]:
+        """The plain ref under a wrapping one (a pool's), as `forget` reports it."""
+        return ref._unwrap()  # ActorRef's own hook for refs that wrap another
+
+    async def lookup(
+        self, name: str, node: str | None = None, *, timeout: float = 5.0
+    ) -> ActorRef[Any] | None:
+        return await self.system.lookup(name, node, timeout=timeout)

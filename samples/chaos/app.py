@@ -4,28 +4,28 @@ Receivers, on every node:
 - ``sink``: a bounded mailbox (``Mailbox(capacity=16)``) fed by ``await ref.send()``;
   it pauses now and then, so the senders meet a full mailbox;
 - ``tells``: takes numbered tells; ``echo``: answers asks; ``slow``: answers late;
-- ``consumer``: a member of the stream group ``chaos`` (the stream lives on one node,
-  behind ``stream-host``, which appends, subscribes and commits for the others).
+- ``consumer``: a member of the stream group ``chaos``; the stream lives on one node
+  (``n1``), the others subscribe, commit and append through ``system.streams.remote``.
 
 Pumps, on every node, for every other node: `SendPump` (``await sink.send(Seq)``),
 `TellPump` (batches of numbered tells); and one `AskPump` (asks with deadlines, some
-bound to time out) and one `AppendPump` (asks ``stream-host`` to append). They run
+bound to time out) and one `AppendPump` (appends to the stream). They run
 until the driver creates the ``stop`` file. Everything that happens is written to the
 node's journal (`samples.chaos.journal`), which the driver checks at the end.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import anyio
 
 from actors import Actor, ActorRef, DeadLetter, Mailbox, StreamEntry
 from actors.messages import NodeDown, NodeUp
-from runtime import ActorSystem, Subscription
+from runtime import ActorSystem, RemoteStream, RemoteSubscription, Subscription
 from samples.chaos.journal import ChaosEnv, Journal, Seq
 
 __all__ = ("GROUP", "STREAM", "app")
@@ -34,6 +34,8 @@ STREAM = "chaos"
 GROUP = "chaos"
 SINK_CAPACITY = 16
 LOOKUP_TIMEOUT = 1.0
+ASK_TIMEOUT = 1.0
+T = TypeVar("T")
 
 
 class Sink(Actor[Seq]):
@@ -106,45 +108,24 @@ class Watcher(Actor[NodeUp | NodeDown | DeadLetter]):
                 self.journal.event("dead", seq.src, seq.inc, seq.n, recipient, reason)
 
 
-class StreamHost(Actor[Any]):
-    """Holds the stream on its node: appends for remote producers, subscribes remote
-    consumers to the group and commits for them; reports the group's progress."""
+class StreamReporter(Actor[str]):
+    """On the stream's node: journals the group's committed offset and the stream's
+    length every 0.2 s (the driver waits on it, and checks the last one)."""
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self.subscriptions: dict[ActorRef[Any], Subscription] = {}
 
     def on_start(self) -> None:
         self.stream = self.context.system.streams.stream(STREAM)
         self.context.ref.tell("report")
 
-    def receive(self, message: Any) -> Any:
-        match message:
-            case ("append", payload):
-                return self.stream.append(payload)
-            case ("join", ActorRef() as ref):
-                current = self.subscriptions.get(ref)
-                if current is None or not current.active:
-                    self.subscriptions[ref] = self.stream.subscribe(
-                        ref, group=GROUP, start="earliest"
-                    )
-                return True
-            case ("commit", ActorRef() as ref, int(offset)):
-                subscription = self.subscriptions.get(ref)
-                if subscription is not None and subscription.active:
-                    # ValueError: told before this node restarted; it comes again.
-                    with contextlib.suppress(ValueError):
-                        subscription.commit(offset)
-                return None
-            case "report":
-                try:
-                    committed = self.stream.committed(GROUP)
-                except KeyError:  # no member has joined yet
-                    committed = None
-                self.journal.member("committed", committed, len(self.stream))
-                self.context.send_after(0.2, "report")
-                return None
-        raise ValueError(f"stream-host does not understand {message!r}")
+    def receive(self, message: str) -> None:
+        try:
+            committed = self.stream.committed(GROUP)
+        except KeyError:  # no member has joined yet
+            committed = None
+        self.journal.member("committed", committed, len(self.stream))
+        self.context.send_after(0.2, "report")
 
 
 class Peers:
@@ -157,6 +138,7 @@ class Peers:
         self.system = system
         self.downs = downs
         self.refs: dict[tuple[str, str], tuple[int, ActorRef[Any]]] = {}
+        self.remote: tuple[int, RemoteStream] | None = None
 
     def address(self, peer: str) -> str:
         return self.system.address if peer == self.env.node else self.env.address(peer)
@@ -174,16 +156,35 @@ class Peers:
 
     def forget(self, name: str, peer: str) -> None:
         self.refs.pop((name, peer), None)
+        if name == "stream":
+            self.remote = None
+
+    async def stream(self) -> RemoteStream | None:
+        """The stream on its node, as seen from here (looked up again after a down)."""
+        address = self.address(self.env.stream_host)
+        generation = self.downs.of(address)
+        if self.remote is not None and self.remote[0] == generation:
+            return self.remote[1]
+        try:
+            remote = await timed(
+                self.journal, f"{address}/$lookup", LOOKUP_TIMEOUT,
+                self.system.streams.remote(STREAM, address, timeout=LOOKUP_TIMEOUT),
+            )
+        except Exception:
+            return None
+        self.remote = (generation, remote)
+        return remote
 
 
 class Consumer(Actor[Any]):
-    """A member of the group: journals each entry, then has it committed. Joins again
-    every second (a restarted or partitioned host forgets its members)."""
+    """A member of the group ``chaos``, on any node: journals each entry, then commits
+    it. Subscribes again after the stream's node went down (its subscription ended)."""
 
     def __init__(self, journal: Journal, peers: Peers) -> None:
         self.journal = journal
         self.peers = peers
-        self.host: ActorRef[Any] | None = None
+        self.subscription: Subscription | RemoteSubscription | None = None
+        self.generation = -1
 
     def on_start(self) -> None:
         self.context.ref.tell("join")
@@ -191,33 +192,46 @@ class Consumer(Actor[Any]):
     async def receive(self, message: Any) -> None:
         if isinstance(message, StreamEntry):
             self.journal.event("consumed", message.offset)
-            if self.host is not None:
-                self.host.tell(("commit", self.context.ref, message.offset))
+            if self.subscription is not None:
+                self.subscription.commit(message.offset)
             return
         if message == "join":
             await self.join()
             self.context.send_after(1.0, "join")
 
     async def join(self) -> None:
-        host_node = self.peers.env.stream_host
-        self.host = await self.peers.ref("stream-host", host_node)
-        if self.host is None:
+        host = self.peers.env.stream_host
+        generation = self.peers.downs.of(self.peers.address(host))
+        if self.subscription is not None and generation == self.generation:
+            return
+        self.generation = generation
+        if host == self.peers.env.node:
+            stream = self.context.system.streams.stream(STREAM)
+            self.subscription = stream.subscribe(self.context.ref, group=GROUP, start="earliest")
+            return
+        self.subscription = None
+        remote = await self.peers.stream()
+        if remote is None:
             return
         try:
-            await timed_ask(self.journal, self.host, ("join", self.context.ref), 1.0)
+            self.subscription = await timed(
+                self.journal, f"{remote.node}/subscribe", ASK_TIMEOUT,
+                remote.subscribe(self.context.ref, group=GROUP, start="earliest",
+                                 timeout=ASK_TIMEOUT),
+            )
         except Exception:
-            self.peers.forget("stream-host", host_node)
+            self.peers.forget("stream", host)  # down, or restarted: next time
 
 
 _ask_ids = iter(range(1, 1 << 62))
 
 
-async def timed_ask(journal: Journal, ref: ActorRef[Any], message: Any, timeout: float) -> Any:
-    """An ask, journalled with its deadline and its outcome."""
+async def timed(journal: Journal, target: str, timeout: float, call: Awaitable[T]) -> T:
+    """Await `call` (an ask underneath, with deadline `timeout`), journalled as an ask."""
     ask_id = next(_ask_ids)
-    journal.event("ask-start", ask_id, ref.address, timeout)
+    journal.event("ask-start", ask_id, target, timeout)
     try:
-        answer = await ref.ask(message, timeout=timeout)
+        answer = await call
     except Exception as error:
         journal.event("ask-end", ask_id, type(error).__name__)
         raise
@@ -327,29 +341,34 @@ class AskPump(Pump):
             return
         message: Any = timeout + 0.5 if name == "slow" else time.monotonic()
         try:
-            await timed_ask(self.journal, ref, message, timeout)
+            await timed(self.journal, ref.address, timeout, ref.ask(message, timeout=timeout))
         except Exception as error:
             if type(error).__name__ != "AskTimeoutError":
                 self.peers.forget(name, peer)
 
 
 class AppendPump(Pump):
-    """Asks ``stream-host`` to append an entry; an answer is an acknowledged offset."""
+    """Appends an entry to the stream (through ``streams.remote`` from another node); an
+    offset returned is an acknowledged entry."""
 
     pace = 0.05
     appended = 0
 
     async def step(self) -> None:
-        host = await self.peers.ref("stream-host", self.peer)
-        if host is None:
-            return
         self.appended += 1
         entry = [self.env.node, self.env.inc, self.appended]
-        try:
-            offset = await timed_ask(self.journal, host, ("append", entry), 1.0)
-        except Exception:
-            self.peers.forget("stream-host", self.peer)
-            return
+        if self.peer == self.env.node:
+            offset = self.context.system.streams.stream(STREAM).append(entry)
+        else:
+            remote = await self.peers.stream()
+            if remote is None:
+                return
+            try:
+                offset = await timed(self.journal, f"{remote.node}/append", ASK_TIMEOUT,
+                                     remote.append(entry, timeout=ASK_TIMEOUT))
+            except Exception:
+                self.peers.forget("stream", self.peer)
+                return
         self.journal.event("appended", offset)
 
 
@@ -366,7 +385,8 @@ def app(system: ActorSystem) -> None:
     system.spawn(Echo, name="echo")
     system.spawn(Slow, name="slow")
     if env.stream_host == env.node:
-        system.spawn(StreamHost, journal, name="stream-host")
+        system.streams.stream(STREAM)  # from now on this node serves it to the others
+        system.spawn(StreamReporter, journal, name="stream-reporter")
     system.spawn(Consumer, journal, peers, name="consumer")
     for peer in sorted(env.peers):
         system.spawn(SendPump, journal, peers, peer)

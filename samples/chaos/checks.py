@@ -3,7 +3,8 @@
 Each check returns a `Row`: what it checked, how many cases, how many failed, and the
 first few failures in words. A message may be missing without failing a check only
 where the system does not promise it: a fault touched its sender, its receiver or
-their link while it was on its way (`IN_FLIGHT` seconds after it left), or it was
+their link while it was on its way (`IN_FLIGHT` seconds after it left), their link
+went down meanwhile (what the kernel's buffers held is lost with it), or it was
 dead-lettered. Asks and sends of a node that was frozen (SIGSTOP) or died meanwhile
 are not timed: a frozen process keeps no deadline.
 """
@@ -82,6 +83,24 @@ class Context:
             for f in self.faults
         )
 
+    def excused(self, a: str, b: str, start: float, end: float) -> bool:
+        """Whether a message from `a` to `b` sent in [start, end] may be lost: a fault
+        touched them, or their link went down while it was on its way (what the
+        kernel's buffers held is lost with the link)."""
+        return self.touched(a, b, start, end + IN_FLIGHT) or self.went_down(
+            a, b, start, end + IN_FLIGHT
+        )
+
+    def went_down(self, a: str, b: str, start: float, end: float) -> bool:
+        for x, y in ((a, b), (b, a)):
+            peer = self.address(y)
+            for (node, _), records in self.journals.members.items():
+                if node == x and any(
+                    r[1] == "down" and r[2] == peer and start <= r[0] <= end for r in records
+                ):
+                    return True
+        return False
+
     def frozen(self, node: str, start: float, end: float) -> bool:
         return any(
             f.kind == "stop" and node in f.nodes and f.start <= end
@@ -118,7 +137,7 @@ def check_sends(ctx: Context) -> Row:
                         row.fail(f"{src}#{inc} -> {peer} #{n} waited {t1 - t0:.1f} s ({outcome})")
                 if outcome != "ok" or (src, inc, n) in received[peer]:
                     continue
-                if (src, inc, n) in dead or ctx.touched(src, peer, t0, t1 + IN_FLIGHT):
+                if (src, inc, n) in dead or ctx.excused(src, peer, t0, t1):
                     continue
                 row.fail(f"{src}#{inc} -> {peer} #{n} sent at {t1:.2f} ok, never received")
         for (peer, n), t0 in started.items():
@@ -145,7 +164,7 @@ def check_tells(ctx: Context) -> Row:
                 row.checked += 1
                 if (src, inc, n) in received[peer] or (src, inc, n) in dead:
                     continue
-                if ctx.touched(src, peer, t, t + IN_FLIGHT):
+                if ctx.excused(src, peer, t, t):
                     lost_in_faults += 1
                     continue
                 row.fail(f"{src}#{inc} -> {peer} #{n} told at {t:.2f}, lost without a trace")

@@ -92,11 +92,13 @@ class ActorSystem:
         self._cluster: Cluster | None = None
         if listen is not None:
             self._cluster = host.cluster = Cluster(
-                self, listen=listen, cookie=cookie_bytes(cookie), seeds=self.seeds,
-                ssl_context=ssl_context, heartbeat_interval=heartbeat_interval,
-                phi_threshold=phi_threshold, max_frame_size=max_frame_size,
+                _ClusterHost(self), name=name, listen=listen, cookie=cookie_bytes(cookie),
+                seeds=self.seeds, ssl_context=ssl_context,
+                heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
+                max_frame_size=max_frame_size, allow_pickle=allow_pickle,
             )
             host.on_terminated(self._cluster.local_terminated)
+            self._cluster.on_node_down(self._forget_node)
         self.streams = Streams(self)
         host.on_terminated(lambda cell: self.streams.forget(cell.ref))
         self._task_group: TaskGroup | None = None
@@ -471,6 +473,12 @@ class ActorSystem:
     def _exchanges(self) -> Exchanges | None:
         return self._host.existing_exchanges
 
+    def _forget_node(self, node: str) -> None:
+        """A node went down: no publish may route to its actors from now on."""
+        exchanges = self._host.existing_exchanges
+        if exchanges is not None:
+            exchanges.forget_node(node)
+
     # -- for the web view's metrics -------------------------------------------------------
 
     @property
@@ -481,3 +489,43 @@ class ActorSystem:
     def _asks_timed_out(self) -> int:
         """Asks that ran out of time (local and remote)."""
         return self._host.kernel.asks_timed_out
+
+
+class _ClusterHost:
+    """The system as its cluster sees it (`runtime._cluster.host.ClusterHost`)."""
+
+    __slots__ = ("_system",)
+
+    def __init__(self, system: ActorSystem) -> None:
+        self._system = system
+
+    @property
+    def kernel(self) -> Kernel:
+        return self._system.kernel
+
+    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
+        return self._system.local_cell(ref)
+
+    def whereis(self, name: str) -> ActorRef[Any] | None:
+        return self._system.registry.whereis(name)
+
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
+        self._system.dead_letter(message, recipient, reason)
+
+    def spawn_for_peer(
+        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None, uid: int, then: Callable[[BaseException | None], None],
+    ) -> Cell:
+        return self._system.spawn_for_peer(factory, args, kwargs, name, uid, then)
+
+    def stop(self, ref: ActorRef[Any]) -> object:
+        return self._system.stop(ref)
+
+    def snapshot(self) -> list[Any]:
+        return list(self._system.snapshot())
+
+    def local_topics(self) -> list[str]:
+        return self._system.topics.local_topics()
+
+    def publish_local(self, topic: str, message: Any) -> int:
+        return self._system.topics.publish_local(topic, message)

@@ -41,10 +41,13 @@ _ShapeKey = tuple[bool, tuple[bool, ...], tuple[bool, ...]]
 class _Entry(Generic[T]):
     """The values of one pattern (or of the patterns one literal key stands for)."""
 
-    __slots__ = ("always", "frozen", "values", "with_always")
+    __slots__ = ("always", "extra", "frozen", "values", "with_always")
 
     def __init__(self) -> None:
         self.values: set[T] = set()
+        # Patterns that are written apart but mean the same (``#`` and ``#.#``, ``*.#``
+        # and ``#.*``) share an entry: value -> how many more than one bind it here.
+        self.extra: dict[T, int] | None = None
         self.frozen: frozenset[T] | None = None  # `values`, made on first use
         # `values | always` for the plan whose `always` set is `self.always`: a key
         # that matches one pattern besides the catch-alls builds no set.
@@ -54,6 +57,24 @@ class _Entry(Generic[T]):
     def changed(self) -> None:
         self.frozen = None
         self.always = None
+
+    def bind(self, value: T) -> None:
+        if value in self.values:
+            extra = self.extra = self.extra or {}
+            extra[value] = extra.get(value, 0) + 1
+        else:
+            self.values.add(value)
+            self.changed()
+
+    def unbind(self, value: T) -> None:
+        extra = self.extra
+        if extra and value in extra:
+            extra[value] -= 1
+            if not extra[value]:
+                del extra[value]
+        else:
+            self.values.discard(value)
+            self.changed()
 
 
 class _Shape(Generic[T]):
@@ -179,8 +200,7 @@ class ShapeIndex(Generic[T]):
         entry = shape.entries.get(key)
         if entry is None:
             entry = shape.entries[key] = _Entry()
-        entry.values.add(value)
-        entry.changed()
+        entry.bind(value)
         if shape.getter is None:
             self._catchalls_version += 1
         for merged, _ in shape.feeds:
@@ -206,8 +226,7 @@ class ShapeIndex(Generic[T]):
         shape_key, key, _, _ = found
         shape = self._shapes[shape_key]
         entry = shape.entries[key]
-        entry.values.discard(value)
-        entry.changed()
+        entry.unbind(value)
         if shape.getter is None:
             self._catchalls_version += 1
         if not entry.values:

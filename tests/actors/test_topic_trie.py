@@ -349,6 +349,14 @@ def test_shapes_that_read_the_same_words_share_one_lookup_and_stay_current() -> 
     assert trie.match("x.b.c") == frozenset() and trie.match("a.b.c") == {3, 4}
 
 
+def test_patterns_written_apart_that_mean_the_same_stay_apart() -> None:
+    """``#.#`` is ``#`` and ``#.*`` is ``*.#`` to the index; unbinding one keeps the other."""
+    trie = trie_of(("#", 4), ("#.#", 4), ("#.*", 5), ("*.#", 5))
+    assert trie.remove("#.#", 4) and trie.match("") == {4}
+    assert trie.remove("#.*", 5) and trie.match("a") == {4, 5}
+    assert trie.remove("*.#", 5) and trie.match("a") == {4}
+
+
 def test_binding_a_catch_all_keeps_the_plans() -> None:
     """``#`` bound by one actor after another (as each starts) changes what every key
     reaches, but not which lookups a key needs: the plan stays (white-box)."""

@@ -24,14 +24,8 @@ from runtime._cluster.phi import PhiAccrualDetector
 from runtime._cluster.remote import ClusterRemote
 from runtime._wire import framing as wire
 from runtime._wire.codec import Codec
-from runtime._wire.handshake import (
-    HandshakeError,
-    PeerInfo,
-    client_handshake,
-    connect,
-    listen,
-    serve_authenticated,
-)
+from runtime._wire.handshake import HandshakeClosedError, HandshakeError, PeerInfo, client_handshake
+from runtime._wire.listener import connect, listen, serve_authenticated
 
 if TYPE_CHECKING:
     from runtime._system import ActorSystem
@@ -118,7 +112,7 @@ class Cluster(ClusterRemote):
             )
 
     async def _accepted(self, stream: ByteStream, peer: PeerInfo) -> None:
-        link = self._adopt(stream, peer.node, outgoing=False)
+        link = self._adopt(stream, peer, outgoing=False)
         await link.run(self.heartbeat_interval)
 
     async def close(self) -> None:
@@ -174,9 +168,12 @@ class Cluster(ClusterRemote):
             peer = await client_handshake(
                 stream, cookie=self._cookie, node=self.node, expect_node=expect
             )
+        except HandshakeClosedError as error:
+            # Closed or silent mid-handshake: down (or busy), not a wrong cookie.
+            raise NodeDownError(expect or error.peer, error.reason) from None
         except HandshakeError as error:
             raise AuthenticationError(error.peer, error.reason) from None
-        link = self._adopt(stream, peer.node, outgoing=True)
+        link = self._adopt(stream, peer, outgoing=True)
         assert self._task_group is not None
         self._task_group.start_soon(link.run, self.heartbeat_interval, name=f"link-{link.peer}")
         active = self.links.get(peer.node)
@@ -184,7 +181,7 @@ class Cluster(ClusterRemote):
             raise NodeDownError(peer.node, "the link closed while it was being set up")
         return active
 
-    def _adopt(self, stream: ByteStream, peer: str, *, outgoing: bool) -> Link:
+    def _adopt(self, stream: ByteStream, info: PeerInfo, *, outgoing: bool) -> Link:
         """Make a fresh connection the link to `peer`, unless a better one exists.
 
         Two nodes that dial each other at once end up with two connections; both keep
@@ -193,10 +190,11 @@ class Cluster(ClusterRemote):
         sides, so that what is already on its way over it (asks, and their answers)
         still arrives: see `Link.retire`. Run the returned link either way.
         """
+        peer = info.node
         detector = PhiAccrualDetector(
             threshold=self._phi_threshold, first_interval=self.heartbeat_interval
         )
-        link = Link(self, stream, peer, outgoing,
+        link = Link(self, stream, peer, outgoing, keys=info.keys,
                     max_frame_size=self._max_frame_size, detector=detector)
         existing = self.links.get(peer)
         if existing is not None:

@@ -33,6 +33,7 @@ from runtime._engine.envelope import Envelope
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
 from runtime._wire.link_io import LinkWriter, TransportReceiver, asyncio_transport
+from runtime._wire.records import SessionKeys
 
 if TYPE_CHECKING:
     from runtime._cluster.cluster import Cluster
@@ -59,6 +60,7 @@ class Link:
         peer: str,
         outgoing: bool,
         *,
+        keys: SessionKeys,
         max_frame_size: int,
         detector: PhiAccrualDetector,
     ) -> None:
@@ -71,10 +73,13 @@ class Link:
         receiving: anyio.abc.ByteReceiveStream = stream
         if cluster.kernel.name == "asyncio" and asyncio_transport(stream) is not None:
             receiving = TransportReceiver(stream)
-        self.reader = wire.FrameReader(receiving, max_frame_size=max_frame_size)
+        # Every record either way is tagged with this connection's keys (see _wire.records).
+        self.reader = wire.FrameReader(
+            receiving, max_frame_size=max_frame_size, opener=keys.opener()
+        )
         self.writer = LinkWriter(
             stream, max_frame_size=max_frame_size, high_water=TELL_HIGH_WATER,
-            backend=cluster.kernel.name,
+            backend=cluster.kernel.name, sealer=keys.sealer(),
         )
         self.pending: dict[int, Any] = {}
         self._corr = itertools.count(1)

@@ -24,7 +24,7 @@ from runtime._cluster.refs import (
 from runtime._cluster.state import ClusterState
 from runtime._engine.local_ref import LocalRef
 from runtime._wire import framing as wire
-from runtime._wire.codec import _resolve, qualified_name
+from runtime._wire.codec import qualified_name
 
 if TYPE_CHECKING:
     from runtime._cluster.link import Link
@@ -163,10 +163,12 @@ class ClusterRemote(ClusterState):
     def _factory_reference(self, factory: Any) -> tuple[str, bytes | None]:
         if isinstance(factory, type) and factory.__module__ != "__main__":
             try:
-                if _resolve(qualified_name(factory)) is factory:
+                if self.codec.resolver.resolve(qualified_name(factory), "actor", _is_actor) is (
+                    factory
+                ):
                     return qualified_name(factory), None
-            except (ImportError, AttributeError):
-                pass
+            except SerializationError:
+                pass  # a local class, say: by value, if pickle is allowed
         if not self.system.allow_pickle:
             raise SerializationError(
                 repr(factory), "it is not importable by path and pickling is switched off"
@@ -193,10 +195,9 @@ class ClusterRemote(ClusterState):
             import pickle
 
             return pickle.loads(frame.cls_pickle)
-        factory = _resolve(frame.cls_path)
-        if not (isinstance(factory, type) and issubclass(factory, Actor)):
-            raise SerializationError(frame.cls_path, "it is not an Actor class")
-        return factory
+        # The codec's rule for type names: an Actor subclass of a module this node has
+        # imported or lists in message_modules=, never one imported for the peer.
+        return self.codec.resolver.resolve(frame.cls_path, "actor", _is_actor)
 
     def spawned(self, link: Link, frame: wire.Spawned) -> None:
         if frame.error is not None:
@@ -239,3 +240,7 @@ class ClusterRemote(ClusterState):
             return
         self.add_remote_watch(watcher, ref)
         link.send(wire.Watch(ref.uid, ref_text(self.node, watcher.uid, watcher.name)))
+
+
+def _is_actor(cls: type) -> bool:
+    return issubclass(cls, Actor)

@@ -5,8 +5,8 @@ write's worth of frame bytes (a batch), sealed as ::
 
     length (4 bytes, big-endian) | sequence (8 bytes) | body | tag (16 bytes)
 
-where the tag is HMAC-SHA256, truncated to 16 bytes, keyed with the key of that
-direction, over the length, the sequence number and the body. Records carry frames
+where the tag is keyed BLAKE2b (a 16-byte digest, the key of that direction) over the
+length, the sequence number and the body. Records carry frames
 the way TLS records carry bytes: a frame may start in one record and end in the next,
 so the writer never has to parse what it seals.
 
@@ -51,7 +51,7 @@ TAG_SIZE = 16
 _HEADER = struct.Struct(">IQ")  # body length, sequence number
 RECORD_OVERHEAD = _HEADER.size + TAG_SIZE
 _KEY_LABEL = "repertory-session-key"
-_BLOCK = 64  # SHA-256's block size, for the HMAC pads
+_TAG_PERSON = b"repertory-record"  # BLAKE2b's domain separation: these tags and no other
 
 
 @dataclass(frozen=True)
@@ -97,25 +97,20 @@ def derive_keys(
 
 
 class _Tagger:
-    """HMAC-SHA256 with its key's pads hashed once: a tag costs two `copy()`s, not a
-    fresh HMAC set-up (measured: about 2 us per small record instead of 3 to 10)."""
+    """Keyed BLAKE2b with a 16-byte digest, its key set up once: a tag costs one
+    `copy()` and two updates (measured: about 1.3 us per small record, where an
+    HMAC-SHA256 costs 2 to 3; a remote ask seals and opens two records)."""
 
-    __slots__ = ("_inner", "_outer")
+    __slots__ = ("_keyed",)
 
     def __init__(self, key: bytes) -> None:
-        if len(key) > _BLOCK:
-            key = hashlib.sha256(key).digest()
-        block = key.ljust(_BLOCK, b"\0")
-        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
-        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
+        self._keyed = hashlib.blake2b(key=key, digest_size=TAG_SIZE, person=_TAG_PERSON)
 
     def tag(self, header: bytes | bytearray, body: bytes | bytearray | memoryview) -> bytes:
-        inner = self._inner.copy()
-        inner.update(header)
-        inner.update(body)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.digest()[:TAG_SIZE]
+        keyed = self._keyed.copy()
+        keyed.update(header)
+        keyed.update(body)
+        return keyed.digest()
 
 
 class RecordSealer:

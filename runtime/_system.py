@@ -67,6 +67,18 @@ class _Guardian(Actor[Any]):
             system.fail(error, f"root supervisor {child.address} failed")
 
 
+def _module_names(given: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if isinstance(given, str) or not all(
+        isinstance(name, str) and name and all(part.isidentifier() for part in name.split("."))
+        for name in given
+    ):
+        raise ValueError(
+            "message_modules must be a list of module names such as ['shop.messages'],"
+            f" got {given!r}"
+        )
+    return tuple(given)
+
+
 class ActorSystem:
     """One node: spawns actors, runs them, and stops them all on exit.
 
@@ -90,7 +102,8 @@ class ActorSystem:
         seeds: tuple[str, ...] | list[str] = (),
         data_dir: str | None = None,
         shutdown_timeout: float = 10.0,
-        allow_pickle: bool = True,
+        allow_pickle: bool = False,
+        message_modules: tuple[str, ...] | list[str] = (),
         ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
@@ -110,6 +123,9 @@ class ActorSystem:
         self.data_dir = data_dir
         self.shutdown_timeout = shutdown_timeout
         self.allow_pickle = allow_pickle
+        # Modules (and packages) whose classes peers may name besides those imported:
+        # the codec imports a listed one when a peer names it, never any other.
+        self.message_modules = _module_names(message_modules)
         self._cluster: Cluster | None = None
         if listen is not None:
             self._cluster = Cluster(

@@ -55,6 +55,14 @@ def _load_app(spec: str) -> Any:
     return app
 
 
+def _app_modules(spec: str | None) -> tuple[str, ...]:
+    """The --app's package (its module, if top-level): peers may name its types."""
+    if not spec:
+        return ()
+    module_name = spec.partition(":")[0]
+    return (module_name.rpartition(".")[0] or module_name,)
+
+
 async def _run_node(args: argparse.Namespace) -> None:
     from runtime import ActorSystem
 
@@ -65,7 +73,8 @@ async def _run_node(args: argparse.Namespace) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with ActorSystem(
             args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
-            shutdown_timeout=args.shutdown_timeout,
+            shutdown_timeout=args.shutdown_timeout, allow_pickle=args.allow_pickle,
+            message_modules=_app_modules(args.app),
         ) as system:
             if app is not None:
                 tree = app(system) if callable(app) and not hasattr(app, "spawn_under") and not (
@@ -144,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--seed", action="append", default=[], help="a node to join (repeatable)")
     node.add_argument("--app", help="MODULE:ATTR: a supervision tree, or a function of the "
                       "system that returns one")
+    node.add_argument("--allow-pickle", action="store_true",
+                      help="carry any object by cloudpickle between nodes (off by default:"
+                      " a peer that holds the cookie could then run code here)")
     node.add_argument("--shutdown-timeout", type=float, default=10.0,
                       help="seconds to let actors stop before cancelling them")
 

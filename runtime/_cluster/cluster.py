@@ -85,6 +85,7 @@ class Cluster(ClusterRemote):
             allow_pickle=system.allow_pickle,
             ref_encoder=self.export,
             ref_decoder=self.ref_for,
+            message_modules=system.message_modules,
         )
 
     # -- lifetime -----------------------------------------------------------------------

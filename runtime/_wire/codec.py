@@ -73,13 +73,14 @@ class TypeResolver:
     def resolve(self, name: str, kind: str, accept: Callable[[type], bool]) -> type:
         """The class `name` names, if it is a `kind` (for messages) that `accept` takes."""
         module_name, colon, qualname = name.partition(":")
+        what = f"{_article(kind)} {kind} named {name}"
         if not colon or not module_name or not qualname:
-            raise SerializationError(f"a {kind} named {name!r}", "not a 'module:QualName'")
+            raise SerializationError(what, "a class is named 'module:QualName' on the wire")
         module = sys.modules.get(module_name)
         if module is None:
             if not self._listed(module_name):
                 raise SerializationError(
-                    f"a {kind} named {name}",
+                    what,
                     f"module {module_name!r} is not imported on this node, and a peer"
                     " never makes a node import one; import it in the app, or list it"
                     " (or its package) in message_modules=",
@@ -88,7 +89,7 @@ class TypeResolver:
                 module = importlib.import_module(module_name)
             except _DECODE_FAILURES as error:
                 raise SerializationError(
-                    f"a {kind} named {name}", f"importing listed module failed: {error!r}"
+                    what, f"importing listed module failed: {error!r}"
                 ) from None
         target: object = module
         for part in qualname.split("."):
@@ -98,12 +99,11 @@ class TypeResolver:
                 found = _MISSING
             if found is _MISSING:
                 raise SerializationError(
-                    f"a {kind} named {name}",
-                    f"{module_name} has no {qualname}; both nodes must run the same code",
+                    what, f"{module_name} has no {qualname}; both nodes must run the same code"
                 )
             target = found
         if not isinstance(target, type) or not accept(target):
-            raise SerializationError(f"a {kind} named {name}", f"it is not a {kind} class")
+            raise SerializationError(what, f"it is not {_article(kind)} {kind} class")
         return target
 
     def _listed(self, module_name: str) -> bool:
@@ -114,6 +114,10 @@ class TypeResolver:
 
 
 _MISSING = object()
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 class Codec:

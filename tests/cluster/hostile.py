@@ -14,15 +14,19 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
+from runtime._wire import framing as wire
 from runtime._wire.handshake import PeerInfo, client_handshake
 from runtime._wire.listener import connect
 from runtime._wire.records import RecordSealer
 from tests.cluster.nodes import COOKIE, NodeProcess, open_node
+
+_F = TypeVar("_F")
 
 __all__ = ("Intruder", "Relay", "closed_by_peer", "intruder", "still_serving")
 
@@ -40,14 +44,23 @@ async def still_serving(node: NodeProcess) -> None:
 
 @dataclass
 class Intruder:
-    """An authenticated connection to a node, written on by hand."""
+    """An authenticated connection to a node, written on (and read) by hand."""
 
     stream: anyio.abc.ByteStream
     peer: PeerInfo
     sealer: RecordSealer = field(init=False)
+    reader: wire.FrameReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.sealer = self.peer.keys.sealer()
+        self.reader = wire.FrameReader(self.stream, opener=self.peer.keys.opener())
+
+    async def expect(self, kind: type[_F], *, timeout: float = 5.0) -> _F:
+        """The next frame of type `kind` the node sends (others are skipped)."""
+        with anyio.fail_after(timeout):
+            while not isinstance(frame := await self.reader.receive(), kind):
+                pass
+        return frame
 
     async def send_frames(self, frames: list[bytes]) -> None:
         """Encoded frames, sealed as one record with the session's keys."""
@@ -83,7 +96,7 @@ async def closed_by_peer(stream: anyio.abc.ByteStream, *, timeout: float = 5.0) 
 class Relay:
     """A listener on 127.0.0.1 that relays each connection to `victim_port` byte for
     byte until `hijack` is set; then it stops forwarding what the dialler writes and
-    lets the test write on the victim's side instead (`victim_stream`)."""
+    lets the test write to the victim instead (`inject`)."""
 
     def __init__(self, victim_port: int) -> None:
         self.victim_port = victim_port
@@ -93,6 +106,13 @@ class Relay:
         self.connected = anyio.Event()
         self.hijack = anyio.Event()
         self.to_victim: list[bytes] = []  # what the dialler wrote, in order
+        self._victim_lock = anyio.Lock()  # whole chunks: injected bytes go between them
+
+    async def inject(self, data: bytes) -> None:
+        """Write `data` to the victim as the attacker, between two relayed chunks."""
+        assert self.victim_stream is not None, "nothing relayed yet"
+        async with self._victim_lock:
+            await self.victim_stream.send(data)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Relay]:
@@ -122,8 +142,11 @@ class Relay:
             anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
         ):
             async for chunk in source:
-                if from_dialler:
+                if not from_dialler:
+                    await sink.send(chunk)
+                    continue
+                async with self._victim_lock:
                     if self.hijack.is_set():
                         continue  # the attacker speaks for the dialler now
                     self.to_victim.append(chunk)
-                await sink.send(chunk)
+                    await sink.send(chunk)

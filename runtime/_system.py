@@ -37,6 +37,7 @@ from runtime._engine.local_ref import LocalRef
 from runtime._engine.snapshot import ActorInfo, describe
 from runtime._engine.timers import Timers
 from runtime._streams import Streams
+from runtime._wire.listener import ConnectionLimits
 
 if TYPE_CHECKING:
     from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
@@ -104,6 +105,8 @@ class ActorSystem:
         shutdown_timeout: float = 10.0,
         allow_pickle: bool = False,
         message_modules: tuple[str, ...] | list[str] = (),
+        max_pending_handshakes: int = 256,
+        max_pending_handshakes_per_address: int = 32,
         ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
@@ -126,6 +129,11 @@ class ActorSystem:
         # Modules (and packages) whose classes peers may name besides those imported:
         # the codec imports a listed one when a peer names it, never any other.
         self.message_modules = _module_names(message_modules)
+        # Connections that have not proved the cookie yet, at most, in all and from one
+        # peer address: more are closed at once (see runtime._wire.listener).
+        self.connection_limits = ConnectionLimits(
+            max_pending_handshakes, max_pending_handshakes_per_address
+        )
         self._cluster: Cluster | None = None
         if listen is not None:
             self._cluster = Cluster(

@@ -75,6 +75,8 @@ async def _run_node(args: argparse.Namespace) -> None:
             args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
             shutdown_timeout=args.shutdown_timeout, allow_pickle=args.allow_pickle,
             message_modules=_app_modules(args.app),
+            max_pending_handshakes=args.max_pending_handshakes,
+            max_pending_handshakes_per_address=args.max_pending_handshakes_per_address,
         ) as system:
             if app is not None:
                 tree = app(system) if callable(app) and not hasattr(app, "spawn_under") and not (
@@ -156,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--allow-pickle", action="store_true",
                       help="carry any object by cloudpickle between nodes (off by default:"
                       " a peer that holds the cookie could then run code here)")
+    node.add_argument("--max-pending-handshakes", type=int, default=256, metavar="N",
+                      help="connections still handshaking, at most; more are closed at once")
+    node.add_argument("--max-pending-handshakes-per-address", type=int, default=32,
+                      metavar="N", help="of those, from one peer address")
     node.add_argument("--shutdown-timeout", type=float, default=10.0,
                       help="seconds to let actors stop before cancelling them")
 

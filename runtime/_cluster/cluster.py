@@ -109,7 +109,8 @@ class Cluster(ClusterRemote):
     async def _serve(self, listener: Any) -> None:
         async with listener:
             await serve_authenticated(
-                listener, self._accepted, cookie=self._cookie, node=self.node
+                listener, self._accepted, cookie=self._cookie, node=self.node,
+                limits=self.system.connection_limits,
             )
 
     async def _accepted(self, stream: ByteStream, peer: PeerInfo) -> None:

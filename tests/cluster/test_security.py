@@ -34,7 +34,7 @@ from runtime._wire import framing as wire
 from runtime._wire.handshake import HandshakeError, client_handshake
 from runtime._wire.listener import connect
 from tests.cluster.hostile import intruder, still_serving
-from tests.cluster.nodes import COOKIE, ROOT, NodeProcess, open_node, wait_for_log
+from tests.cluster.nodes import COOKIE, ROOT, NodeProcess, Nodes, open_node, wait_for_log
 from tests.tls import self_signed_certificate
 
 
@@ -169,13 +169,15 @@ class Trap:
 
 @pytest.mark.anyio
 async def test_a_node_without_pickle_dead_letters_pickled_payloads_unread(
-    anyio_backend: str, peer: NodeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: str, nodes: Nodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def never(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("pickle.loads ran on a node with allow_pickle=False")
 
+    peer = await nodes.start("pickler", extra_args=["--allow-pickle"])
+
     monkeypatch.setattr(pickle, "loads", never)
-    async with open_node(allow_pickle=False) as system:
+    async with open_node() as system:  # allow_pickle=False, the default
         letters = TestProbe(system, name="letters")
         system.topics.subscribe("dead_letters", letters.ref)
         sink = TestProbe(system, name="sink")

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test lint typecheck layers pytest fuzz bench clean
+.PHONY: sample test lint typecheck layers pytest fuzz e2e chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,21 @@ pytest: $(STAMP)
 fuzz: $(STAMP)
 	REPERTORY_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s --hypothesis-show-statistics \
 		tests/cluster/test_security_fuzz.py
+
+# The web view in a real browser (headless Chromium), apart from `make test`: it needs
+# Chromium, which this installs from Debian when it is missing (as root; otherwise it
+# says how). It also refreshes docs/web-view.png, the screenshot the README shows.
+e2e: $(STAMP) chromium
+	$(BIN)/pytest -q -m e2e tests/e2e
+
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "make e2e needs Chromium: run 'sudo apt-get install -y chromium' (Debian/Ubuntu)" \
+	         "or install Chromium and put it on PATH" >&2; exit 1; \
+	  fi; }
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from actors import errors as errors
 from actors._actor import Actor as Actor
+from actors._context import ActorFactory as ActorFactory
 from actors._context import Cancel as Cancel
 from actors._context import Context as Context
 from actors._context import Reply as Reply
+from actors._context import SpawnSpec as SpawnSpec
 from actors._ref import ActorRef as ActorRef
 from actors.errors import ActorCrashedError as ActorCrashedError
 from actors.errors import ActorError as ActorError
@@ -32,6 +34,7 @@ __all__ = (
     "Actor",
     "ActorCrashedError",
     "ActorError",
+    "ActorFactory",
     "ActorRef",
     "ActorStoppedError",
     "ActorUnavailableError",
@@ -46,6 +49,7 @@ __all__ = (
     "NodeDownError",
     "Reply",
     "SerializationError",
+    "SpawnSpec",
     "StreamEntry",
     "Terminated",
     "UnroutableError",

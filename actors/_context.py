@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
 
 from actors._ref import ActorRef
 
 if TYPE_CHECKING:
     from actors.mailbox import Mailbox
+    from actors.routing._pool_routing import Routing
 
-__all__ = ("Cancel", "Context", "Reply")
+__all__ = ("ActorFactory", "Cancel", "Context", "Handles", "Reply", "SpawnSpec")
+
+M = TypeVar("M")
+M_contra = TypeVar("M_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Handles(Protocol[M_contra]):
+    """What a factory given to `spawn` builds: something that receives `M` messages.
+
+    Every `Actor[M]` is one. A protocol rather than `Actor` itself, so that this module
+    (which `Actor` refers to for `self.context`) need not refer back to `Actor`.
+    """
+
+    def receive(self, message: M_contra, /) -> Any: ...
+
+
+#: An `Actor[M]` class or a callable returning one: ``Counter``, ``lambda: Counter(1)``,
+#: ``functools.partial(Counter, 1)``. `spawn` returns an `ActorRef[M]` for it.
+ActorFactory: TypeAlias = Callable[..., Handles[M]]
+
+
+class SpawnSpec(Protocol[R_co]):
+    """A spec that `spawn` knows how to start: a supervision tree, a pool.
+
+    `spawn(spec, name=..., mailbox=...)` calls ``spec.spawn_under(parent, name,
+    mailbox)`` with the context of the parent to start it under, and returns what it
+    returns: the ref the spec hands out (a `PoolRef[M]` for a `Pool[M]`). Write one
+    for a reusable arrangement of actors of your own.
+    """
+
+    def spawn_under(self, parent: Context, name: str | None, mailbox: Mailbox | None) -> R_co:
+        """Start the arrangement under `parent`; the result is what `spawn` returns."""
+        ...
 
 
 class Cancel:
@@ -96,6 +130,22 @@ class Context:
         """The ref passed as `sender=` with the current message, if any."""
         raise NotImplementedError
 
+    @overload
+    def spawn(
+        self, factory: SpawnSpec[R_co], *, name: str | None = None,
+        mailbox: Mailbox | None = None,
+    ) -> R_co: ...
+
+    @overload
+    def spawn(
+        self,
+        factory: ActorFactory[M],
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[M]: ...
+
     def spawn(
         self,
         factory: Any,
@@ -103,8 +153,25 @@ class Context:
         name: str | None = None,
         mailbox: Mailbox | None = None,
         **kwargs: Any,
-    ) -> ActorRef[Any]:
-        """Spawn a child; it is stopped before this actor stops."""
+    ) -> Any:
+        """Spawn a child (an actor class, a factory or a spec); it is stopped before
+        this actor stops. Typed as `system.spawn` is: an `ActorRef[M]` for an
+        `Actor[M]`."""
+        raise NotImplementedError
+
+    def spawn_pool(
+        self,
+        factory: ActorFactory[M],
+        *args: Any,
+        size: int = 4,
+        routing: Routing = "round_robin",
+        key: Callable[[Any], Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[M]:
+        """Spawn a pool of `size` workers as a child and return its routing ref (a
+        `PoolRef`); the same as ``spawn(Pool(factory, *args, size=..., ...), name=...)``.
+        Workers of a named pool are named ``name-1`` .. ``name-N``."""
         raise NotImplementedError
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
@@ -192,6 +259,11 @@ class Context:
 
     def _stop_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
         """Stop a child with `reason` (None for a normal stop)."""
+        raise NotImplementedError
+
+    def _report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
+        """Log a child's failure once, with the decision taken about it (``restart``,
+        ``stop``, ``escalate`` or ``degrade``); call it from `_on_child_failed`."""
         raise NotImplementedError
 
     def _set_available(self, ref: ActorRef[Any], available: bool) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
-
 from actors.errors import ActorCrashedError
 
 __all__ = ("crashed",)
@@ -11,9 +9,4 @@ __all__ = ("crashed",)
 
 def crashed(actor: str, error: BaseException) -> ActorCrashedError:
     """An `ActorCrashedError` for `actor` that keeps `error` as its cause."""
-    if isinstance(error, ActorCrashedError):
-        return error
-    text = "".join(traceback.format_exception(error))
-    crash = ActorCrashedError(actor, type(error).__qualname__, str(error), text)
-    crash.__cause__ = error
-    return crash
+    return ActorCrashedError.from_error(actor, error)

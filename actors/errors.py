@@ -7,6 +7,8 @@ happened, to which actor, and what to do about it.
 
 from __future__ import annotations
 
+import traceback
+
 __all__ = (
     "ActorCrashedError",
     "ActorError",
@@ -37,12 +39,18 @@ class ActorError(Exception):
 class AskTimeoutError(ActorError, TimeoutError):
     """An ask got no answer within its timeout (also a `TimeoutError`)."""
 
-    def __init__(self, actor: str, timeout: float) -> None:
-        super().__init__(actor, timeout)
+    def __init__(self, actor: str, timeout: float, operation: str = "ask") -> None:
+        super().__init__(actor, timeout, operation)
         self.actor = actor
         self.timeout = timeout
+        self.operation = operation  # "ask", or "start" for `system.start`
 
     def __str__(self) -> str:
+        if self.operation == "start":
+            return (
+                f"start of {self.actor} timed out after {self.timeout:g} s (it was stopped); "
+                "raise timeout= or check that its on_start returns"
+            )
         return (
             f"ask to {self.actor} timed out after {self.timeout:g} s; raise timeout= "
             "or check that the handler answers (return a value or use reply_later())"
@@ -82,26 +90,48 @@ class ActorUnavailableError(ActorError):
 
 
 class ActorCrashedError(ActorError):
-    """The handler raised while answering an ask; the original is `__cause__`.
+    """The handler raised while answering an ask (or, from `system.start`, the actor's
+    `__init__` or `on_start` raised); the original is `__cause__`.
 
     `error_type` and `remote_traceback` keep the original's type name and traceback
-    text, so they survive a trip between nodes even when the type does not.
+    text, so they survive a trip between nodes even when the type does not. `during`
+    says what the actor was doing: ``"handling the message"`` or ``"starting"``.
     """
 
     def __init__(
-        self, actor: str, error_type: str, error_text: str, remote_traceback: str = ""
+        self,
+        actor: str,
+        error_type: str,
+        error_text: str,
+        remote_traceback: str = "",
+        during: str = "handling the message",
     ) -> None:
-        super().__init__(actor, error_type, error_text, remote_traceback)
+        super().__init__(actor, error_type, error_text, remote_traceback, during)
         self.actor = actor
         self.error_type = error_type
         self.error_text = error_text
         self.remote_traceback = remote_traceback
+        self.during = during
+
+    @classmethod
+    def from_error(
+        cls, actor: str, error: BaseException, during: str = "handling the message"
+    ) -> ActorCrashedError:
+        """The error for `actor`, keeping `error` as its cause (an `ActorCrashedError`
+        is returned as it is)."""
+        if isinstance(error, ActorCrashedError):
+            return error
+        text = "".join(traceback.format_exception(error))
+        crash = cls(actor, type(error).__qualname__, str(error), text, during)
+        crash.__cause__ = error
+        return crash
 
     def __str__(self) -> str:
+        fix = "the handler" if self.during == "handling the message" else "__init__/on_start"
         return (
-            f"actor {self.actor} crashed handling the message: "
+            f"actor {self.actor} crashed {self.during}: "
             f"{self.error_type}: {self.error_text}; see __cause__ (or remote_traceback) "
-            "and fix the handler, or let a supervisor restart it"
+            f"and fix {fix}, or let a supervisor restart it"
         )
 
 

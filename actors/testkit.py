@@ -1,30 +1,36 @@
-"""Test kit: `TestProbe` to assert on the messages an actor sends, and a pytest fixture.
+"""Test kit: `TestProbe`, an actor whose inbox a test (or any program) can assert on.
 
 Use it in tests of your own actors. A probe is a real actor: give its `ref` to the
 actor under test as a collaborator or as `sender=`, then `await probe.expect(...)`.
+It needs neither pytest nor any test runner, so guides and plain programs use it too.
 
-The `actor_system` fixture (registered with pytest when Repertory is installed) opens
-an `ActorSystem` for one test and fails the test if a task is left running after the
+The `actor_system` pytest fixture lives in `runtime.pytest_plugin`, which pytest loads
+by itself when Repertory is installed (its ``pytest11`` entry point): it opens an
+`ActorSystem` for one test and fails the test if a task is left running after the
 system has closed. It runs under the anyio plugin, so mark tests ``@pytest.mark.anyio``.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
-import pytest
 
 from actors._actor import Actor
 from actors._ref import ActorRef
 from actors.messages import Terminated
 
-if TYPE_CHECKING:
-    from runtime import ActorSystem
+__all__ = ("TestProbe",)
 
-__all__ = ("TestProbe", "actor_system")
+
+class _System(Protocol):
+    """What a probe needs of the `runtime.ActorSystem` it runs in (this package does not
+    import `runtime`)."""
+
+    def spawn(
+        self, factory: Any, *args: Any, name: str | None = None, **kwargs: Any
+    ) -> ActorRef[Any]: ...
 
 
 class _ProbeActor(Actor[Any]):
@@ -48,7 +54,7 @@ class TestProbe:
 
     __test__ = False  # not a pytest test class, despite its name
 
-    def __init__(self, system: ActorSystem, name: str | None = None) -> None:
+    def __init__(self, system: _System, name: str | None = None) -> None:
         self._inbox: deque[tuple[Any, ActorRef[Any] | None]] = deque()
         self._arrived = anyio.Event()
         self.last_sender: ActorRef[Any] | None = None
@@ -114,62 +120,3 @@ class TestProbe:
     def __len__(self) -> int:
         """Messages received and not yet taken."""
         return len(self._inbox)
-
-
-def _running_tasks() -> set[Any]:
-    """The tasks alive on this event loop now (asyncio or trio)."""
-    import sys
-
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            root = trio.lowlevel.current_root_task()
-        except RuntimeError:
-            root = None
-        if root is not None:
-            tasks: set[Any] = set()
-            nurseries = list(root.child_nurseries)
-            while nurseries:
-                nursery = nurseries.pop()
-                for task in nursery.child_tasks:
-                    tasks.add(task)
-                    nurseries.extend(task.child_nurseries)
-            return tasks
-    import asyncio
-
-    return set(asyncio.all_tasks())
-
-
-@pytest.fixture
-async def actor_system(anyio_backend: Any) -> AsyncIterator[ActorSystem]:
-    """An `ActorSystem` named ``test`` for one test; fails the test on leaked tasks."""
-    from runtime import ActorSystem
-
-    before = _running_tasks()
-    async with ActorSystem("test", shutdown_timeout=5.0) as system:
-        yield system
-    # anyio's pytest plugin may start its runner task between setup and teardown; it
-    # belongs to the test harness, not to the system.
-    leaked = [
-        task
-        for task in _running_tasks() - before
-        if not _is_current(task) and "TestRunner" not in repr(task)
-    ]
-    if leaked:
-        pytest.fail(f"tasks left running after the ActorSystem closed: {leaked!r}")
-
-
-def _is_current(task: Any) -> bool:
-    import sys
-
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            return bool(task is trio.lowlevel.current_task())
-        except RuntimeError:
-            pass
-    import asyncio
-
-    return task is asyncio.current_task()
-
-

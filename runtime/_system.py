@@ -8,20 +8,22 @@ import secrets
 import ssl
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
 
-from actors import Actor, ActorRef
-from actors.errors import ActorError
+from actors import Actor, ActorFactory, ActorRef, SpawnSpec
+from actors.errors import ActorCrashedError, ActorError, AskTimeoutError, NodeDownError
 from actors.mailbox import Mailbox
 from runtime._cluster.cluster import Cluster, cookie_bytes
 from runtime._directory.deadletters import DeadLetters
 from runtime._directory.registry import Registry, Topics, check_name
 from runtime._engine.cell import Cell
+from runtime._engine.crashes import CrashLog
 from runtime._engine.dispatch import Dispatcher
 from runtime._engine.kernel import Kernel, current_kernel
 from runtime._engine.lifecycle import (
@@ -36,6 +38,7 @@ from runtime._engine.lifecycle import (
 from runtime._engine.local_ref import LocalRef
 from runtime._engine.snapshot import ActorInfo, describe
 from runtime._engine.timers import Timers
+from runtime._start_stop import Outcome, StartWaiters, Stopping, StopWatcher
 from runtime._streams import Streams
 from runtime._wire.listener import ConnectionLimits
 
@@ -48,23 +51,36 @@ __all__ = ("ActorSystem",)
 log = logging.getLogger("repertory")
 _START = (START,)  # one tuple for every spawn
 M = TypeVar("M")
+R = TypeVar("R")
 
 
 class _Guardian(Actor[Any]):
     """The root of the tree: parent of every actor spawned by `system.spawn`.
 
     A failed top-level actor stops with its error as reason. A failed top-level
-    supervisor has given up on its whole tree: that stops the system.
+    supervisor has given up on its whole tree: that stops the system, unless it failed
+    while `system.start` waited for it (the caller gets the error instead).
     """
 
     def receive(self, message: Any) -> None:
         return None
 
+    def _on_child_started(self, child: ActorRef[Any]) -> None:
+        system: ActorSystem = self.context.system
+        cell = system.local_cell(child)
+        if cell is not None:
+            system._starts.started(cell)
+
     def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
         system: ActorSystem = self.context.system
         cell = system.local_cell(child)
+        stops_system = cell is not None and getattr(cell.actor, "_stops_system_on_failure", False)
+        if cell is not None:
+            system._crashes.decided(cell, error, "escalate" if stops_system else "stop", None)
         self.context._stop_child(child, error)
-        if cell is not None and getattr(cell.actor, "_stops_system_on_failure", False):
+        if cell is not None and system._starts.failed(cell, error):
+            return
+        if stops_system:
             system.fail(error, f"root supervisor {child.address} failed")
 
 
@@ -147,6 +163,9 @@ class ActorSystem:
         self.topics = Topics(self)
         self.streams = Streams(self)
         self.dead_letters = DeadLetters(self.topics)
+        self._crashes = CrashLog()
+        # Asks that ran out of time (local and remote), for metrics.
+        self._asks_timed_out = 0
         self._exchanges: Exchanges | None = None
         # Blocking handlers running in worker threads right now: while this is non-zero,
         # `tell` checks which thread it is on.
@@ -158,6 +177,13 @@ class ActorSystem:
         self._guardian: Cell | None = None
         self._guardian_done = anyio.Event()
         self._closed = False
+        # Set when the system begins to exit: services (`_start_service`) stop then.
+        self._closing = anyio.Event()
+        self._starts = StartWaiters()
+        self._stop_waiters: dict[Cell, Outcome] = {}
+        # The first error an actor's constructor raised in the spawn under way (see
+        # `start`): the actor it names is the innermost one, not its supervisor.
+        self._construct_failure: tuple[str, BaseException] | None = None
         self.failure: BaseException | None = None
         self.kernel: Kernel
         self.dispatcher: Dispatcher
@@ -194,6 +220,7 @@ class ActorSystem:
     ) -> bool | None:
         task_group = self._task_group
         assert task_group is not None, "ActorSystem exited without being entered"
+        self._closing.set()
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_everything()
@@ -230,6 +257,29 @@ class ActorSystem:
                 if cell.state != STOPPED:
                     terminate(cell)
 
+    def _start_service(
+        self, run: Callable[[anyio.Event], Awaitable[None]], name: str
+    ) -> None:
+        """Run `run(closing)` in this system's task group (the web view does).
+
+        `closing` is set when the system begins to exit: the service should return
+        soon after; whatever still runs when the actors have stopped is cancelled. An
+        error of the service is logged and ends the service only, not the system.
+        """
+        if self._task_group is None or self._closing.is_set():
+            raise RuntimeError(
+                f"system {self.node} is not running; start {name} inside its `async with`"
+            )
+
+        async def guarded() -> None:
+            try:
+                await run(self._closing)
+            except Exception:
+                log.exception("system %s: %s failed; the system goes on without it",
+                              self.node, name)
+
+        self._task_group.start_soon(guarded, name=name)
+
     def snapshot(self) -> list[ActorInfo]:
         """Every live actor (not the root guardian), parents before children."""
         return [describe(cell) for cell in self._walk()[1:] if cell.state != STOPPED]
@@ -246,6 +296,23 @@ class ActorSystem:
 
     # -- spawning and stopping -----------------------------------------------------------
 
+    @overload
+    def spawn(
+        self, factory: SpawnSpec[R], *, name: str | None = None,
+        mailbox: Mailbox | None = None, node: str | None = None,
+    ) -> R: ...
+
+    @overload
+    def spawn(
+        self,
+        factory: ActorFactory[M],
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        node: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[M]: ...
+
     def spawn(
         self,
         factory: Any,
@@ -254,17 +321,103 @@ class ActorSystem:
         mailbox: Mailbox | None = None,
         node: str | None = None,
         **kwargs: Any,
-    ) -> ActorRef[Any]:
-        """Start an actor (or a supervision tree) and return its ref at once.
+    ) -> Any:
+        """Start an actor (or a supervision tree, or a pool) and return its ref at once.
 
         Messages sent before its `on_start()` has run wait in its mailbox. `name`
         registers it (`NameTakenError` if a live actor holds the name). `factory` is an
         `Actor` subclass (built as ``factory(*args, **kwargs)``), a callable returning an
-        actor, or a supervisor spec.
+        actor, or a spec (`Supervisor`, `Pool`). Typed: an `Actor[M]` class or a factory
+        returning one gives an `ActorRef[M]`; mypy checks the constructor's arguments
+        only in the factory form, ``spawn(lambda: Counter(1, step=2))``.
         """
         if node is not None and node != self.node:
             return self.spawn_remote(node, factory, args, kwargs, name=name, mailbox=mailbox)
         return self.spawn_child(self._root(), factory, args, kwargs, name=name, mailbox=mailbox)
+
+    @overload
+    async def start(
+        self, factory: SpawnSpec[R], *, name: str | None = None,
+        mailbox: Mailbox | None = None, node: str | None = None, timeout: float = 5.0,
+    ) -> R: ...
+
+    @overload
+    async def start(
+        self,
+        factory: ActorFactory[M],
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        node: str | None = None,
+        timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> ActorRef[M]: ...
+
+    async def start(
+        self,
+        factory: Any,
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        node: str | None = None,
+        timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> Any:
+        """`spawn`, then wait until the actor has run `on_start()`; returns its ref.
+
+        For a supervisor it returns once every child has started in order (as OTP's
+        `start_link`), for a pool once every worker has; on `node` (another node) once it
+        has started there. Raises what prevented it: `NameTakenError`,
+        `ActorCrashedError` when `__init__` or `on_start` raised (the original is its
+        `__cause__`; for a tree, the error of the child that gave up), `NodeDownError`,
+        `SerializationError`, or `AskTimeoutError` when it has not started within
+        `timeout` seconds. An actor that timed out, or whose caller was cancelled while
+        waiting, is stopped: nobody holds its ref.
+        """
+        if node is not None and node != self.node:
+            return await self._start_remote(node, factory, args, kwargs, name, timeout)
+        outcome = Outcome()
+        self._construct_failure = None
+        try:
+            ref = self.spawn(factory, *args, name=name, mailbox=mailbox, **kwargs)
+        except Exception as error:
+            failure, self._construct_failure = self._construct_failure, None
+            if failure is not None and failure[1] is error:
+                raise ActorCrashedError.from_error(failure[0], error, "starting") from error
+            raise
+        cell = self.local_cell(ref)
+        assert cell is not None, "a local spawn gives a local ref"
+        self._starts.add(cell, lambda error: outcome.set(ref, error))
+        try:
+            with anyio.move_on_after(timeout):
+                await outcome.settled()
+                if outcome.error is not None:
+                    await self._stopped(cell)  # the failed actor is gone when start raises
+        finally:
+            if not outcome.done:  # timed out or cancelled: nobody will hold the ref
+                self._starts.discard(cell)
+                request_stop(cell, None)
+        if not outcome.done:
+            raise AskTimeoutError(cell.label, timeout, "start")
+        return await outcome.wait()
+
+    async def _start_remote(
+        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None, timeout: float,
+    ) -> ActorRef[Any]:
+        outcome = Outcome()
+        ref = self.cluster.spawn_remote(
+            node, factory, args, kwargs, name, lambda error: outcome.set(None, error)
+        )
+        try:
+            with anyio.fail_after(timeout):
+                await outcome.wait()
+        except TimeoutError:
+            raise AskTimeoutError(ref.address, timeout, "start") from None
+        finally:
+            if not outcome.done:
+                self.stop(ref)
+        return ref
 
     def spawn_child(
         self,
@@ -275,11 +428,15 @@ class ActorSystem:
         *,
         name: str | None = None,
         mailbox: Mailbox | None = None,
-    ) -> ActorRef[Any]:
-        spawn_as = getattr(factory, "spawn_under", None)
-        if spawn_as is not None and not isinstance(factory, type):
-            ref: ActorRef[Any] = spawn_as(parent, *args, **kwargs)
-            return ref
+    ) -> Any:
+        spawn_under = getattr(factory, "spawn_under", None)
+        if spawn_under is not None and not isinstance(factory, type):
+            if args or kwargs:
+                raise TypeError(
+                    f"{factory!r} is a spec: its arguments go in the spec itself, and "
+                    f"spawn takes only name= and mailbox= with it; got {args!r}, {kwargs!r}"
+                )
+            return spawn_under(parent, name, mailbox)
         return self.start_cell(parent, factory, args, kwargs, name, mailbox).ref
 
     def start_cell(
@@ -314,7 +471,12 @@ class ActorSystem:
             uid if uid is not None else next(self._uids),
         )
         cell.supervised = supervised
-        construct(cell)
+        try:
+            construct(cell)
+        except Exception as error:
+            if self._construct_failure is None:
+                self._construct_failure = (cell.label, error)
+            raise
         if name is not None:
             self.registry.register(name, cell.ref)
         if parent is not None:
@@ -346,38 +508,64 @@ class ActorSystem:
 
     def spawn_pool(
         self,
-        factory: Any,
+        factory: ActorFactory[M],
         *args: Any,
         size: int = 4,
         routing: Routing = "round_robin",
         key: Callable[[Any], Any] | None = None,
         name: str | None = None,
         **kwargs: Any,
-    ) -> PoolRef:
+    ) -> PoolRef[M]:
         """Start `size` workers under a pool supervisor; return one ref for them all.
 
-        Routing happens in the caller (no hop through a router's mailbox). A crashed
-        worker is restarted in place, so the pool's ref keeps working. See
-        `actors.routing` for the routings.
+        The same as ``spawn(Pool(factory, *args, size=..., routing=..., key=...,
+        **kwargs), name=name)``. Routing happens in the caller (no hop through a
+        router's mailbox). A crashed worker is restarted in place, so the pool's ref
+        keeps working. A named pool's name resolves to this ref; its workers are named
+        ``name-1`` .. ``name-N``. See `actors.routing` for the routings.
         """
-        from actors.routing._pool import PoolActor, PoolRef, check_routing
+        from actors.routing import Pool
 
-        check_routing(routing, key, size)
-        pool = self.spawn(PoolActor, factory, args, kwargs, size, name=name)
-        cell = self.local_cell(pool)
-        assert cell is not None
-        return PoolRef(pool, cell.actor.workers, routing, key)
+        return self.spawn(Pool(factory, *args, size=size, routing=routing, key=key, **kwargs),
+                          name=name)
 
-    def stop(self, ref: ActorRef[Any]) -> None:
+    def stop(self, ref: ActorRef[Any]) -> Stopping:
         """Ask `ref` to stop after its current message; returns at once.
 
-        Watch it (or use a `TestProbe`) to learn when it has stopped.
+        ``await system.stop(ref)`` also waits until it has stopped (here or on its
+        node) and gives the reason it stopped with (None for a normal stop); not
+        awaiting the result is fine. For a remote actor it raises `NodeDownError` when
+        its node is not linked, and gives a `NodeDownError` as the reason when the node
+        went down before the actor had stopped.
         """
         cell = self.local_cell(ref)
         if cell is not None:
             request_stop(cell, None)
+            return Stopping(ref, partial(self._stopped, cell))
+        return self._stop_remote(ref)
+
+    async def _stopped(self, cell: Cell) -> BaseException | None:
+        if cell.state != STOPPED:
+            outcome = self._stop_waiters.get(cell)
+            if outcome is None:
+                outcome = self._stop_waiters[cell] = Outcome()
+            await outcome.wait()
+        return cell.stop_reason
+
+    def _stop_remote(self, ref: ActorRef[Any]) -> Stopping:
+        outcome = Outcome()
+        node = getattr(ref._unwrap(), "node", None)
+        if node is None or self._cluster is None or node not in self._cluster.links:
+            outcome.set(error=NodeDownError(
+                str(node), f"not linked: cannot stop {ref.address}; join the node first"
+            ))
         else:
+            # Watch first: frames keep their order, so the peer answers the watch before
+            # it handles the stop, and its Terminated comes once the actor has stopped.
+            watcher = self.start_cell(self._root(), StopWatcher, (outcome,), {}, None, None)
+            watcher.watch(ref)
             self.stop_remote(ref)
+        return Stopping(ref, outcome.wait)
 
     def _root(self) -> Cell:
         if self._guardian is None:
@@ -399,10 +587,16 @@ class ActorSystem:
         self.registry.forget(cell.ref)
         self.topics.forget(cell.ref)
         self.streams.forget(cell.ref)
+        self._crashes.forget(cell)
         if self._exchanges is not None:
             self._exchanges.forget(cell.ref)
         if self._cluster is not None:
             self._cluster.local_terminated(cell)
+        self._starts.gone(cell)
+        if self._stop_waiters:
+            outcome = self._stop_waiters.pop(cell, None)
+            if outcome is not None:
+                outcome.set()
         if cell is self._guardian:
             self._guardian_done.set()
 
@@ -449,16 +643,19 @@ class ActorSystem:
         self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
         *, name: str | None = None, mailbox: Mailbox | None = None,
     ) -> ActorRef[Any]:
-        return self.cluster.spawn_remote(node, factory, args, kwargs, name)
+        return self.cluster.spawn_remote(node, factory, args, kwargs, name, None)
 
     def spawn_for_peer(
         self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, uid: int,
+        name: str | None, uid: int, then: Callable[[BaseException | None], None],
     ) -> Cell:
-        """Start an actor that another node asked for, with the id it chose."""
+        """Start an actor that another node asked for, with the id it chose; `then`
+        hears once it has started (None) or why it could not."""
         if uid and self.cluster.exported.get(uid) is not None:
             raise ValueError(f"actor id {uid} is taken on {self.node}")
-        return self.start_cell(self._root(), factory, args, kwargs, name, None, uid=uid or None)
+        cell = self.start_cell(self._root(), factory, args, kwargs, name, None, uid=uid or None)
+        self._starts.add(cell, then)
+        return cell
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
         from runtime._cluster.refs import RemoteRef

@@ -136,6 +136,7 @@ class DynamicSupervisorActor(SupervisorActor):
             super()._on_child_failed(ref, error)
             return
         # It failed in on_start: as OTP's start_child, report it and do not keep it.
+        self.context._report_failure(ref, error, "stop")
         self._refuse_start(entry, crashed(ref.address, error))
         entry.status = "failed"
         entry.finished = True

@@ -93,6 +93,8 @@ def graph_from_snapshot(infos: list[Any]) -> networkx.DiGraph[str]:
             "status": info.status,
             "restarts": info.restarts,
             "mailbox": info.mailbox,
+            "processed": getattr(info, "processed", 0),
+            "failures": getattr(info, "failures", 0),
             "node": info.node,
             # Set from the supervisor's spec below; an unsupervised actor has neither.
             "restart": None,

@@ -8,8 +8,9 @@ valid choices listed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, Never, get_args
 
+from actors.routing import Pool
 from supervisors._backoff import Backoff
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from actors import ActorRef, Context
     from actors.mailbox import Mailbox
+    from supervisors._dynamic import DynamicSupervisorRef
 
 __all__ = ("Child", "DynamicSupervisor", "Restart", "Strategy", "Supervisor")
 
@@ -53,6 +55,10 @@ class Child:
     - `backoff`: delays its restarts (`Backoff`); None restarts at once.
     - `shutdown`: seconds its stop may take before it is cancelled (None: no bound).
 
+    `factory` is an actor class, a callable returning an actor, or a `Pool` spec: a
+    pool is a child like any other, ``Child(Pool(Worker, size=4), name="pricers")``;
+    its name then resolves to the pool's routing ref.
+
     >>> # Child(Points, name="points", restart="transient", critical=False)
     """
 
@@ -71,8 +77,13 @@ class Child:
         mailbox: Mailbox | None = None,
         **kwargs: Any,
     ) -> None:
-        if not callable(factory):
-            raise TypeError(f"Child needs an Actor class or factory, got {factory!r}")
+        if not callable(factory) and not isinstance(factory, Pool):
+            raise TypeError(f"Child needs an Actor class, a factory or a Pool, got {factory!r}")
+        if isinstance(factory, Pool) and (args or kwargs):
+            raise TypeError(
+                f"Child({factory!r}) takes the workers' arguments in the Pool itself; "
+                f"got {args!r}, {kwargs!r}"
+            )
         _choice("Child restart", restart, _RESTARTS)
         _positive("Child shutdown", shutdown, allow_none=True)
         if backoff is not None and not isinstance(backoff, Backoff):
@@ -96,8 +107,11 @@ class Child:
     ) -> ActorRef[Any]:
         """Spawn this child under `context` (a supervisor's), ahead of sibling `before`;
         `held` keeps its `on_start` until `context._start_child(ref)`."""
+        factory, args, kwargs = self.factory, self.args, self.kwargs
+        if isinstance(factory, Pool):  # each start builds a new pool, with its own PoolRef
+            factory, args = factory.start_args()
         return context._spawn_supervised(
-            self.factory, self.args, self.kwargs, name=self.name, mailbox=self.mailbox,
+            factory, args, kwargs, name=self.name, mailbox=self.mailbox,
             shutdown=self.shutdown, before=before, start=not held,
         )
 
@@ -190,9 +204,23 @@ class Supervisor:
             shutdown=self.shutdown, before=before, start=not held,
         )
 
-    def spawn_under(self, parent: Context) -> ActorRef[Any]:
-        """Start this tree under `parent` (what `system.spawn(spec)` calls)."""
-        return parent.spawn(self._actor_class(), self, name=self.name)
+    def spawn_under(
+        self, parent: Context, name: str | None = None, mailbox: Mailbox | None = None
+    ) -> ActorRef[Never]:
+        """Start this tree under `parent` (what `system.spawn(spec)` calls).
+
+        The ref takes no messages of yours (`ActorRef[Never]`): stop it, watch it, or
+        reach the children by name.
+        """
+        if name is not None and name != self.name:
+            raise ValueError(
+                f"a Supervisor is registered under its own name {self.name!r}; "
+                f"spawn it without name= (got {name!r})"
+            )
+        ref: ActorRef[Never] = parent.spawn(
+            self._actor_class(), self, name=self.name, mailbox=mailbox
+        )
+        return ref
 
     def graph(self) -> networkx.DiGraph[str]:
         """The tree as a `networkx.DiGraph` (nodes are paths like ``shop/cart``)."""
@@ -252,7 +280,9 @@ class DynamicSupervisor(Supervisor):
 
         return DynamicSupervisorRef(super().start(context, before, held=held))
 
-    def spawn_under(self, parent: Context) -> ActorRef[Any]:
+    def spawn_under(
+        self, parent: Context, name: str | None = None, mailbox: Mailbox | None = None
+    ) -> DynamicSupervisorRef:
         from supervisors._dynamic import DynamicSupervisorRef
 
-        return DynamicSupervisorRef(super().spawn_under(parent))
+        return DynamicSupervisorRef(super().spawn_under(parent, name, mailbox))

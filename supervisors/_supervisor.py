@@ -30,7 +30,7 @@ from supervisors._window import RestartWindow
 
 __all__ = ("SupervisorActor",)
 
-log = logging.getLogger("repertory.supervisors")
+log = logging.getLogger("repertory.supervision")
 
 Spec = Child | Supervisor
 Op = tuple[str, "_Entry", BaseException | None]
@@ -146,17 +146,28 @@ class SupervisorActor(Actor[Any]):
 
     def _on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
         entry = self.by_ref.get(ref)
+        context = self.context
         if entry is None:
-            self.context._stop_child(ref, error)
+            context._report_failure(ref, error, "stop")
+            context._stop_child(ref, error)
             return
         if self.gave_up or entry.status not in ("starting", "running"):
-            return  # already being torn down, stopped or restarted
-        log.info("supervisor %s: child %s failed: %r", self.context.ref.address, ref.address, error)
+            # Already being torn down, stopped or restarted: that goes on.
+            context._report_failure(ref, error, "stop" if self.gave_up else "restart")
+            return
         entry.status = "failed"
+        decision = "restart"  # with its group, whose restart is already queued
         if not self._covered(entry):
             if not entry.spec.critical:
                 self._degrade(entry, error)
-            self._child_exited(entry, error)
+            try:
+                decision = self._child_exited(entry, error)
+            except RestartIntensityError:
+                context._report_failure(ref, error, "escalate")
+                raise
+            if not entry.spec.critical and decision == "restart":
+                decision = "degrade"  # asks fail at once until it is back
+        context._report_failure(ref, error, decision)
         self._progress()
 
     def _on_child_terminated(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
@@ -184,14 +195,15 @@ class SupervisorActor(Actor[Any]):
 
     # -- deciding ------------------------------------------------------------------
 
-    def _child_exited(self, entry: _Entry, reason: BaseException | None) -> None:
-        """Apply the restart type, the intensity and the strategy to an exit."""
+    def _child_exited(self, entry: _Entry, reason: BaseException | None) -> str:
+        """Apply the restart type, the intensity and the strategy to an exit; returns
+        the decision (``restart`` or ``stop``; past the budget it raises)."""
         restart = entry.spec.restart
         if restart == "temporary" or (restart == "transient" and reason is None):
             entry.finished = True
             if entry.status == "failed":
                 self.ops.append(("stop", entry, reason))
-            return
+            return "stop"
         now = _clock()
         self.restarts += 1
         backoff = entry.spec.backoff
@@ -204,6 +216,7 @@ class SupervisorActor(Actor[Any]):
                 self._give_up(entry, reason)
             group = self._group(entry)
         self._restart(entry, group, self._delay(entry, backoff, now), reason)
+        return "restart"
 
     def _restart(
         self, failed: _Entry, group: list[_Entry], delay: float, reason: BaseException | None
@@ -272,7 +285,7 @@ class SupervisorActor(Actor[Any]):
             self.context.ref.address, self.spec.max_restarts, self.spec.within,
             entry.ref.address if entry.ref is not None else entry.spec.label,
         )
-        log.error("%s", error)
+        # Not logged here: the supervisor's own failure is reported by its parent.
         raise error from reason
 
     # -- doing -----------------------------------------------------------------------
@@ -343,9 +356,15 @@ class SupervisorActor(Actor[Any]):
 
     def _spawn_failed(self, entry: _Entry, error: Exception) -> None:
         """Building the child raised: a failure like any other (it counts)."""
-        log.info("supervisor %s: could not start %s: %r",
-                 self.context.ref.address, entry.spec.label, error)
-        self._child_exited(entry, error)
+        decision = "escalate"
+        try:
+            decision = self._child_exited(entry, error)
+        finally:
+            log.error("supervisor %s: could not start child %s: %r; decision: %s",
+                      self.context.ref.address, entry.spec.label, error, decision,
+                      exc_info=(type(error), error, error.__traceback__),
+                      extra={"actor": entry.spec.label, "decision": decision,
+                             "supervisor": self.context.ref.address})
 
     def _bind(self, entry: _Entry, ref: ActorRef[Any]) -> None:
         entry.ref = ref

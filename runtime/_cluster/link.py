@@ -89,6 +89,7 @@ class Link:
         self.retired = False  # another connection to the same peer took over
         self._tasks: anyio.abc.TaskGroup | None = None
         self.peer_left = False  # the peer said Goodbye: it left, it did not fail
+        self.since = cluster.kernel.now()  # when the connection was made (for link age)
         self.codec = cluster.codec
 
     # -- running ------------------------------------------------------------------------

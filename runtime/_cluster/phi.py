@@ -67,6 +67,11 @@ class PhiAccrualDetector:
         self._sum += interval
         self._sum_sq += interval * interval
 
+    @property
+    def last_heartbeat(self) -> float | None:
+        """When the last heartbeat arrived (the kernel's clock), or None before any."""
+        return self._last
+
     def phi(self, now: float) -> float:
         """How suspicious the silence since the last heartbeat is (0 = not at all)."""
         if self._last is None or not self._intervals:

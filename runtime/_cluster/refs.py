@@ -84,6 +84,7 @@ class RemoteRef(ActorRef[M]):
         try:
             return await self._cluster.ask(self, message, timeout)
         except Expired:
+            self._cluster.system._asks_timed_out += 1
             raise AskTimeoutError(self.address, timeout or 0.0) from None
 
     @property

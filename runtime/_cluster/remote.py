@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors import Actor, ActorRef
-from actors.errors import ActorStoppedError, NodeDownError, SerializationError
+from actors.errors import (
+    ActorCrashedError,
+    ActorError,
+    ActorStoppedError,
+    NodeDownError,
+    SerializationError,
+)
 from actors.messages import Terminated
 from runtime._cluster.refs import (
     RemoteRef,
@@ -33,6 +40,46 @@ if TYPE_CHECKING:
 __all__ = ("ClusterRemote",)
 
 log = logging.getLogger("repertory.cluster")
+
+# Remote spawns that failed, remembered per (node, uid) so that asks to their refs say
+# why; the oldest are forgotten past this many.
+MAX_SPAWN_FAILURES = 1024
+Started = Callable[[BaseException | None], None]
+
+
+class _SpawnSlot:
+    """A remote spawn waiting for its `Spawned` answer (it comes once the actor has run
+    `on_start`, or could not be started). It sits among the link's pending asks, so a
+    link that closes fails it with `NodeDownError`."""
+
+    __slots__ = ("_done", "cluster", "key", "then")
+
+    def __init__(self, cluster: ClusterRemote, key: tuple[str, int], then: Started | None) -> None:
+        self.cluster = cluster
+        self.key = key
+        self.then = then
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value: Any) -> None:
+        self._done = True
+        if self.then is not None:
+            self.then(None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._done = True
+        if not isinstance(error, NodeDownError):  # the actor may still exist there
+            failures = self.cluster.spawn_failures
+            if len(failures) >= MAX_SPAWN_FAILURES:
+                del failures[next(iter(failures))]
+            failures[self.key] = error
+        if self.then is not None:
+            self.then(error)
+        elif not isinstance(error, NodeDownError):
+            log.error("%s: remote spawn of %s/$%d failed: %s",
+                      self.cluster.node, self.key[0], self.key[1], error)
 
 
 class ClusterRemote(ClusterState):
@@ -120,7 +167,16 @@ class ClusterRemote(ClusterState):
         await link.writer.send(wire.Tell(ref.uid, self.codec.encode(message), None))
 
     async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
-        return await self.call(ref.node, ref.uid, message, timeout)
+        try:
+            return await self.call(ref.node, ref.uid, message, timeout)
+        except ActorStoppedError:
+            # An actor whose spawn failed never existed there: say why, not just that.
+            failure = self.spawn_failures.get((ref.node, ref.uid))
+            if failure is None:
+                raise
+            raise ActorStoppedError(
+                ref.address, f"and never started: its spawn failed with {failure!r}"
+            ) from failure
 
     async def call(self, node: str, target: int | str, message: Any, timeout: float | None) -> Any:
         """Ask `target` on `node` and wait for the answer (raises `Expired` on timeout)."""
@@ -147,16 +203,20 @@ class ClusterRemote(ClusterState):
 
     def spawn_remote(
         self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None,
+        name: str | None, then: Started | None,
     ) -> ActorRef[Any]:
+        """Spawn on `node` and return its ref at once; `then(None)` runs once it has
+        started there, `then(error)` if it could not (with no `then`, a failure is
+        logged). Asks to the ref of a failed spawn fail saying why."""
         link = self.links.get(node)
         if link is None:
             raise NodeDownError(node, "cannot spawn there: not linked to this node")
         cls_path, cls_pickle = self._factory_reference(factory)
         uid = secrets.randbits(62) | (1 << 62)  # out of reach of the peer's own counter
-        frame = wire.Spawn(0, cls_path, self.codec.encode([list(args), kwargs]), name,
-                           cls_pickle, uid)
-        if not link.send(frame):
+        payload = self.codec.encode([list(args), kwargs])
+        corr = link.new_ask(_SpawnSlot(self, (node, uid), then))
+        if not link.send(wire.Spawn(corr, cls_path, payload, name, cls_pickle, uid)):
+            link.pending.pop(corr, None)
             raise NodeDownError(node, "its link cannot take more frames")
         return RemoteRef(self, node, uid, name)
 
@@ -178,15 +238,30 @@ class ClusterRemote(ClusterState):
         return "", cloudpickle.dumps(factory)
 
     def handle_spawn(self, link: Link, frame: wire.Spawn) -> None:
+        """Start an actor a peer asked for; answer `Spawned` once it has run `on_start`
+        (or with the error that stopped it: a constructor's or `on_start`'s comes as an
+        `ActorCrashedError`)."""
+        corr = frame.corr
+
+        def answer(error: BaseException | None) -> None:
+            if error is None:
+                link.send(wire.Spawned(corr, ref_text(self.node, cell.uid, cell.name)))
+            else:
+                link.send(wire.Spawned(corr, "", error_to_wire(error)))
+
         try:
             factory = self._spawn_factory(frame)
             args, kwargs = self.codec.decode(frame.args)
-            cell = self.system.spawn_for_peer(factory, tuple(args), kwargs, frame.name, frame.uid)
+            cell = self.system.spawn_for_peer(
+                factory, tuple(args), kwargs, frame.name, frame.uid, answer
+            )
             self.exported[cell.uid] = cell
-            link.send(wire.Spawned(frame.corr, ref_text(self.node, cell.uid, cell.name)))
         except Exception as error:
             log.warning("%s: spawn for %s failed: %r", self.node, link.peer, error)
-            link.send(wire.Spawned(frame.corr, "", error_to_wire(error)))
+            if not isinstance(error, ActorError):
+                address = f"{self.node}/{frame.name or f'${frame.uid}'}"
+                error = ActorCrashedError.from_error(address, error, "starting")
+            link.send(wire.Spawned(corr, "", error_to_wire(error)))
 
     def _spawn_factory(self, frame: wire.Spawn) -> Any:
         if frame.cls_pickle is not None:
@@ -200,9 +275,16 @@ class ClusterRemote(ClusterState):
         return self.codec.resolver.resolve(frame.cls_path, "actor", _is_actor)
 
     def spawned(self, link: Link, frame: wire.Spawned) -> None:
-        if frame.error is not None:
-            error = error_from_wire(f"spawn on {link.peer}", frame.error)
-            log.error("%s: remote spawn on %s failed: %s", self.node, link.peer, error)
+        slot = link.pending.pop(frame.corr, None)
+        if not isinstance(slot, _SpawnSlot):
+            if frame.error is not None:  # a spawn nobody waits for
+                error = error_from_wire(f"spawn on {link.peer}", frame.error)
+                log.error("%s: remote spawn on %s failed: %s", self.node, link.peer, error)
+            return
+        if frame.error is None:
+            slot.set_result(None)
+        else:
+            slot.set_exception(error_from_wire(f"{slot.key[0]}/${slot.key[1]}", frame.error))
 
     # -- frames the link does not handle itself ----------------------------------------------
 

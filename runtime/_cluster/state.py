@@ -48,6 +48,8 @@ class ClusterState:
         # Topics that have subscribers on other nodes: topic -> nodes.
         self.interest: dict[str, set[str]] = {}
         self.subscribers: dict[ActorRef[Any], None] = {}
+        # Remote spawns that failed: (node, uid) -> the error (see `remote.py`).
+        self.spawn_failures: dict[tuple[str, int], BaseException] = {}
 
     @property
     def members(self) -> frozenset[str]:
@@ -272,6 +274,10 @@ class ClusterState:
                 slot.set_result(self.system.registry.whereis(argument))
             elif target == "$snapshot":
                 slot.set_result(self.system.snapshot())
+            elif target == "$members":
+                from runtime._cluster.members import describe_members
+
+                slot.set_result(describe_members(self))
             elif target == "$stop":
                 cell = self.exported.get(argument)
                 if cell is not None:

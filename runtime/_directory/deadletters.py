@@ -11,7 +11,7 @@ from actors.messages import DeadLetter
 if TYPE_CHECKING:
     from runtime._directory.registry import Topics
 
-__all__ = ("DeadLetters",)
+__all__ = ("DeadLetters", "reason_kind")
 
 log = logging.getLogger("repertory.dead_letters")
 TOPIC = "dead_letters"
@@ -26,11 +26,15 @@ class DeadLetters:
     def __init__(self, topics: Topics, keep: int = 100) -> None:
         self._topics = topics
         self.count = 0
+        # Counts by kind of reason (`reason_kind`): a few labels, whatever the text says.
+        self.by_reason: dict[str, int] = {}
         self.recent: deque[DeadLetter] = deque(maxlen=keep)
         self._publishing = False
 
     def add(self, message: Any, recipient: str, reason: str) -> None:
         self.count += 1
+        kind = reason_kind(reason)
+        self.by_reason[kind] = self.by_reason.get(kind, 0) + 1
         letter = DeadLetter(message, recipient, reason)
         self.recent.append(letter)
         log.debug("dead letter to %s (%s): %r", recipient, reason, message)
@@ -48,3 +52,18 @@ class DeadLetters:
 
     def __len__(self) -> int:
         return self.count
+
+
+# Reasons are sentences that may name a node or an error; metrics label them by kind.
+_KINDS = ("stopped", "unavailable", "mailbox full", "no such actor", "link full")
+
+
+def reason_kind(reason: str) -> str:
+    """A dead letter's reason as one of a few kinds: ``stopped``, ``unavailable``,
+    ``mailbox full``, ``no such actor``, ``link full``, ``not linked`` or ``other``."""
+    for kind in _KINDS:
+        if reason.startswith(kind):
+            return kind
+    if reason.endswith("is not linked"):
+        return "not linked"
+    return "other"

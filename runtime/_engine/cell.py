@@ -40,6 +40,7 @@ from runtime._engine.local_ref import LocalRef, unavailable
 if TYPE_CHECKING:
     from actors import Actor
     from actors.mailbox import Mailbox
+    from actors.routing import Routing
     from runtime._engine.timers import TimerHandle
     from runtime._system import ActorSystem
 
@@ -57,6 +58,7 @@ class Cell(Context):
         "current",
         "dispatcher",
         "factory",
+        "failures",
         "fast",
         "handler",
         "handler_async",
@@ -69,6 +71,7 @@ class Cell(Context):
         "mode",
         "name",
         "parent_cell",
+        "processed",
         "ref",
         "restarts",
         "room_waiters",
@@ -136,6 +139,9 @@ class Cell(Context):
         self.shutdown_timeout: float | None = None
         self.scope: Any = None
         self.restarts = 0
+        # Messages handled (a failed one too) and failures, for `top` and metrics.
+        self.processed = 0
+        self.failures = 0
         self.mode: str | None = None
         self.stop_requested = False
         # Set by supervisors: the parent hears when this cell has (re)started or torn down.
@@ -251,6 +257,9 @@ class Cell(Context):
         # (stop, restart) or the handler changed (become), so those take effect next.
         handler = self.handler
         popleft = mailbox.popleft
+        # Counted once per turn, not per message: `processed` grows by what the budget
+        # shrank, so counting costs the hot loop nothing.
+        given = budget
         while mailbox and budget > 0:
             item = popleft()
             budget -= 1
@@ -259,6 +268,7 @@ class Cell(Context):
                 try:
                     result = handler(item.message)
                 except Exception as error:
+                    self.processed += given - budget
                     fail(self, error, item)
                     return budget
                 reply = item.reply
@@ -268,10 +278,12 @@ class Cell(Context):
                 try:
                     handler(item)
                 except Exception as error:
+                    self.processed += given - budget
                     fail(self, error, None)
                     return budget
             if self.sysmail or self.handler is not handler:
                 break
+        self.processed += given - budget
         self.current = NOTHING
         return budget
 
@@ -287,6 +299,7 @@ class Cell(Context):
         ):
             item = mailbox.popleft()
             budget -= 1
+            self.processed += 1
             self.current = item
             envelope = type(item) is Envelope
             try:
@@ -351,9 +364,24 @@ class Cell(Context):
         name: str | None = None,
         mailbox: Mailbox | None = None,
         **kwargs: Any,
-    ) -> ActorRef[Any]:
+    ) -> Any:
         system: ActorSystem = self.system
         return system.spawn_child(self, factory, args, kwargs, name=name, mailbox=mailbox)
+
+    def spawn_pool(
+        self,
+        factory: Any,
+        *args: Any,
+        size: int = 4,
+        routing: Routing = "round_robin",
+        key: Callable[[Any], Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        from actors.routing import Pool  # on first use, as `system.exchange` loads routing
+
+        pool = Pool(factory, *args, size=size, routing=routing, key=key, **kwargs)
+        return self.spawn(pool, name=name)
 
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
         if ref is None:
@@ -514,6 +542,11 @@ class Cell(Context):
             request_stop(child, reason)
             if child.shutdown_timeout is not None:
                 self.system.timers.call_later(child.shutdown_timeout, kill, child)
+
+    def _report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
+        child = self._child(ref)
+        if child is not None:
+            self.system._crashes.decided(child, error, decision, self.label)
 
     def _set_available(self, ref: ActorRef[Any], available: bool) -> None:
         child = self._child(ref)

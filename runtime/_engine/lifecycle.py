@@ -23,6 +23,7 @@ from actors import Actor
 from actors._failure import crashed
 from actors.errors import ActorStoppedError
 from actors.messages import Terminated
+from runtime._engine.crashes import message_type
 
 if TYPE_CHECKING:
     from runtime._engine.cell import Cell
@@ -247,6 +248,7 @@ def child_failed(cell: Cell, child: Cell, error: Exception) -> Pending:
     if hook is not None and cell.mode is None:
         return call_hook(cell, hook, (child.ref, error), _nothing, failing=True)
     # No supervisor: the failed child stops with the error as its reason.
+    cell.system._crashes.decided(child, error, "stop", None)
     request_stop(child, error)
     return None
 
@@ -338,15 +340,19 @@ def fail(cell: Cell, error: Exception, item: Any) -> None:
     """The handler or a hook raised: answer the ask, suspend, and tell the parent."""
     if item is not None and item.reply is not None and not item.reply.done():
         item.reply.set_exception(crashed(cell.label, error))
-    cell.current = NOTHING
+    current, cell.current = cell.current, NOTHING
+    cell.failures += 1
+    # The crash report is logged once, by whoever decides (see runtime._engine.crashes).
+    crashes = cell.system._crashes
+    crashes.failed(cell, None if current is NOTHING else message_type(current))
     if cell.state >= STOPPING:
-        log.warning("actor %s raised while stopping: %r", cell.label, error)
+        crashes.decided(cell, error, "stop", None)  # it was stopping anyway
         return
     cell.state = SUSPENDED
     cell.fast = False
     parent = cell.parent_cell
     if parent is None:  # the guardian itself failed: nothing above it
-        log.error("root guardian of %s failed: %r", cell.system.node, error)
+        crashes.decided(cell, error, "stop", None)
         return
     parent.post_system((CHILD_FAILED, cell, error))
 

@@ -77,6 +77,7 @@ class LocalRef(ActorRef[M]):
         try:
             return await kernel.wait(slot, timeout)
         except Expired:
+            cell.system._asks_timed_out += 1
             raise AskTimeoutError(cell.label, timeout or 0.0) from None
 
     @property

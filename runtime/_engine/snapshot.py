@@ -26,6 +26,8 @@ class ActorInfo(msgspec.Struct, frozen=True):
     mailbox: int
     node: str
     details: dict[str, Any] = {}
+    processed: int = 0  # messages handled since the actor was spawned (failed ones too)
+    failures: int = 0  # times its handler or a hook raised
 
 
 def describe(cell: Cell) -> ActorInfo:
@@ -45,4 +47,6 @@ def describe(cell: Cell) -> ActorInfo:
         mailbox=len(cell.mailbox) if cell.mailbox else 0,
         node=cell.system.node,
         details=describe_actor() if describe_actor is not None else {},
+        processed=cell.processed,
+        failures=cell.failures,
     )

@@ -191,6 +191,9 @@ class FrameReader:
         self._receive_size = receive_size
         self._buffer = bytearray()
         self._pos = 0  # start of the first unread frame in _buffer
+        # Read at scrape time by metrics; counted where it happens, nothing else.
+        self.bytes_received = 0
+        self.frames_received = 0
 
     @property
     def max_frame_size(self) -> int:
@@ -263,6 +266,7 @@ class FrameReader:
             return None
         start = pos + _HEADER_SIZE
         self._pos = start + size
+        self.frames_received += 1
         return start, self._pos
 
     async def _fill(self) -> None:
@@ -285,6 +289,7 @@ class FrameReader:
                     " received); the peer stopped mid-write or is not speaking this protocol"
                 ) from None
             raise
+        self.bytes_received += len(chunk)
         if self._opener is None:
             self._buffer += chunk
         else:
@@ -337,6 +342,7 @@ class FrameWriter:
         self._pending = bytearray()
         self._queued = 0  # bytes ever queued, to tell when a flush is done
         self._written = 0  # bytes ever handed to the stream
+        self.frames_queued = 0  # frames ever queued (read by metrics)
         self._closing = False
         self._broken: BaseException | None = None
         self._wakeup: anyio.Event | None = None  # set by a sender for an idle writer
@@ -347,6 +353,11 @@ class FrameWriter:
     def pending(self) -> int:
         """Bytes queued but not yet handed to the stream."""
         return len(self._pending)
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes handed to the stream so far."""
+        return self._written
 
     def send_nowait(self, frame: Frame) -> None:
         """Queue `frame` without waiting.
@@ -359,6 +370,7 @@ class FrameWriter:
         if len(self._pending) >= self._high_water:
             raise anyio.WouldBlock
         self._queued += _append_frame(self._pending, frame, self._max_frame_size)
+        self.frames_queued += 1
         self._signal_writer()
 
     async def send(self, frame: Frame) -> None:

@@ -115,6 +115,7 @@ class LinkWriter(wire.FrameWriter):
         if len(pending) >= self._high_water:
             raise anyio.WouldBlock
         self._queued += wire._append_frame(pending, frame, self._max_frame_size)
+        self.frames_queued += 1
         if self._scheduled:
             return
         now = perf_counter()
@@ -164,6 +165,7 @@ class LinkWriter(wire.FrameWriter):
             return
         frame = wire.Tell(target, batch[0]) if len(batch) == 1 else wire.TellMany(target, batch)
         self._queued += wire._append_frame(self._pending, frame, self._max_frame_size)
+        self.frames_queued += 1
 
     async def flush(self) -> None:
         self._end_batch()

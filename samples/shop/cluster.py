@@ -34,7 +34,7 @@ class NodeProcess:
     """One node process; its output lines are kept (and echoed when `verbose`)."""
 
     def __init__(self, name: str, port: int, cookie_file: Path, seeds: list[str],
-                 log_dir: Path) -> None:
+                 log_dir: Path, http_port: int | None = None) -> None:
         self.name = name
         self.port = port
         self.address = f"{name}@127.0.0.1:{port}"
@@ -43,6 +43,10 @@ class NodeProcess:
             "--listen", f"127.0.0.1:{port}", "--cookie-file", str(cookie_file),
             "--app", f"samples.shop.apps:{name}", "--shutdown-timeout", "3",
         ]
+        # The web view, when asked for: `web_url` is where it is served.
+        self.web_url = None if http_port is None else f"http://127.0.0.1:{http_port}/"
+        if http_port is not None:
+            self._command += ["--http", f"127.0.0.1:{http_port}"]
         for seed in seeds:
             self._command += ["--seed", seed]
         self._log = log_dir / f"{name}.log"
@@ -115,8 +119,9 @@ class NodeProcesses:
         self.log_dir = log_dir
         self.nodes: dict[str, NodeProcess] = {}
 
-    def add(self, name: str, port: int, seeds: list[str]) -> NodeProcess:
-        node = NodeProcess(name, port, self.cookie_file, seeds, self.log_dir)
+    def add(self, name: str, port: int, seeds: list[str],
+            http_port: int | None = None) -> NodeProcess:
+        node = NodeProcess(name, port, self.cookie_file, seeds, self.log_dir, http_port)
         self.nodes[name] = node
         node.start()
         return node

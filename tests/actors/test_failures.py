@@ -15,8 +15,9 @@ from actors import (
     AskTimeoutError,
     Terminated,
 )
-from actors.testkit import TestProbe, _running_tasks
+from actors.testkit import TestProbe
 from runtime import ActorSystem
+from runtime.pytest_plugin import running_tasks as _running_tasks
 
 pytestmark = pytest.mark.anyio
 

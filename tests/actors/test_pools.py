@@ -211,10 +211,10 @@ async def test_a_worker_in_a_crash_loop_is_restarted_after_a_back_off(
 
 
 async def test_the_pool_actors_own_ref_routes_tells_and_asks(actor_system: ActorSystem) -> None:
-    """What another node, or `registry.whereis`, knows is the pool actor's plain ref."""
+    """What another node knows is the pool actor's plain ref: it routes too, one hop more."""
     pool = actor_system.spawn_pool(Worker, size=3, routing="round_robin", name="resizers")
-    plain = actor_system.registry.whereis("resizers")
-    assert plain is not None and not isinstance(plain, PoolRef) and plain == pool
+    plain = pool._unwrap()
+    assert not isinstance(plain, PoolRef) and plain == pool
     answers = [await plain.ask(f"job {i}", timeout=2.0) for i in range(6)]
     assert set(answers) == set(pool.workers)
     plain.tell("told")

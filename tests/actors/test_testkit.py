@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -114,3 +116,47 @@ async def test_the_probe_remembers_the_sender(actor_system: ActorSystem) -> None
     assert probe.last_sender == other.ref
     assert await probe.receive() == "anonymous"
     assert probe.last_sender is None
+
+
+# A program that uses a probe, run where importing pytest fails: the test kit must not
+# need it (a user's guide example runs after a plain `pip install repertory`).
+_WITHOUT_PYTEST = """
+import sys
+sys.modules["pytest"] = None  # any `import pytest` now raises ImportError
+
+import anyio
+from actors import Actor
+from actors.testkit import TestProbe
+from runtime import ActorSystem
+
+class Echo(Actor[str]):
+    def receive(self, message: str) -> None:
+        sender = self.context.sender
+        if sender is not None:
+            sender.tell(message.upper())
+
+async def main() -> None:
+    async with ActorSystem("plain") as system:
+        probe = TestProbe(system)
+        system.spawn(Echo).tell("hi", sender=probe.ref)
+        assert await probe.expect("HI") == "HI"
+    print("probe ok")
+
+anyio.run(main)
+assert "pytest" not in [m for m, v in sys.modules.items() if v is not None]
+"""
+
+
+def test_the_test_kit_works_without_pytest() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_PYTEST], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "probe ok"
+
+
+def test_the_fixture_comes_from_the_plugin_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert plugins.get("repertory") == "runtime.pytest_plugin"

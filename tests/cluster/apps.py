@@ -34,6 +34,7 @@ __all__ = (
     "Point",
     "Recorder",
     "Slow",
+    "Starter",
     "Subscriber",
     "app",
     "claim_app",
@@ -96,6 +97,35 @@ class Slow(Actor[Any]):
     async def receive(self, seconds: float) -> str:
         await anyio.sleep(seconds)
         return "done"
+
+
+class Starter(Actor[Any]):
+    """Starts after `delay` seconds; or fails in `__init__` or `on_start` when told to.
+
+    Asked anything, it answers ``"started"``; `on_stop` tells `report` ``"stopped"``.
+    """
+
+    def __init__(
+        self, delay: float = 0.0, fail_init: bool = False, fail_start: bool = False,
+        report: ActorRef[Any] | None = None,
+    ) -> None:
+        if fail_init:
+            raise ValueError("starter has a bad config")
+        self.delay, self.fail_start, self.report = delay, fail_start, report
+        self.started = False
+
+    async def on_start(self) -> None:
+        await anyio.sleep(self.delay)  # stands in for slow set-up work
+        if self.fail_start:
+            raise ConnectionError("starter cannot reach its database")
+        self.started = True
+
+    def on_stop(self, reason: BaseException | None) -> None:
+        if self.report is not None:
+            self.report.tell("stopped")
+
+    def receive(self, message: Any) -> Any:
+        return "started" if self.started else "not yet"
 
 
 class CrashError(Exception):

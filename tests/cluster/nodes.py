@@ -30,8 +30,9 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from actors.testkit import _is_current, _running_tasks
 from runtime import ActorSystem
+from runtime.pytest_plugin import is_current as _is_current
+from runtime.pytest_plugin import running_tasks as _running_tasks
 
 __all__ = (
     "COOKIE",

@@ -9,8 +9,9 @@ import anyio
 import pytest
 
 from actors import Actor, ActorRef, NameTakenError
-from actors.testkit import TestProbe, _running_tasks
+from actors.testkit import TestProbe
 from runtime import ActorSystem
+from runtime.pytest_plugin import running_tasks as _running_tasks
 
 pytestmark = pytest.mark.anyio
 

@@ -30,7 +30,13 @@ def test_hello_prints_each_step_and_exits_zero() -> None:
     result = run("-m", "samples.hello")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == SAMPLE_STEPS
-    assert result.stderr == ""
+    # The one crash is reported once, on stderr (Python's last-resort log handler, as
+    # the sample configures no logging), with its decision and traceback.
+    assert result.stderr.startswith(
+        "actor hello/calculator (Calculator) failed handling a tuple: ZeroDivisionError: "
+        "division by zero; decision: stop\nTraceback (most recent call last):"
+    ), result.stderr
+    assert result.stderr.count("failed handling") == 1
 
 
 def test_hello_exits_non_zero_when_an_expectation_fails() -> None:

@@ -54,3 +54,17 @@ def test_shop_summary_counts_what_was_lost(shop_run: Run) -> None:
 def test_no_node_process_outlives_the_scenario(shop_run: Run) -> None:
     assert shop_run.code == 0, shop_run.output
     assert shop_run.leftover_nodes == set()
+
+
+def test_the_restarts_it_reports_agree_with_the_tree(shop_run: Run) -> None:
+    lines = shop_run.output.splitlines()
+    step = next(line for line in lines if "points restarts so far:" in line)
+    reported = int(step.rsplit("points restarts so far:", 1)[1].strip(" )"))
+    drawn = next(line for line in lines if "points [worker" in line)
+    in_tree = int(drawn.split("restarts=")[1].split()[0]) if "restarts=" in drawn else 0
+    assert reported > 0 and reported == in_tree, (step, drawn)
+
+
+def test_it_prints_the_web_view_while_it_runs(shop_run: Run) -> None:
+    line = next(line for line in shop_run.output.splitlines() if "web view of the cluster" in line)
+    assert "http://127.0.0.1:" in line

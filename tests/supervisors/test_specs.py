@@ -99,7 +99,7 @@ def test_children_must_be_specs_and_factories_callable() -> None:
     with pytest.raises(TypeError, match=r"children must be Child, Supervisor or "
                        r"DynamicSupervisor specs; got 'cart'"):
         Supervisor("shop", children=["cart"])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match=r"Child needs an Actor class or factory, got 42"):
+    with pytest.raises(TypeError, match=r"Child needs an Actor class, a factory or a Pool, got 42"):
         Child(42)
     with pytest.raises(TypeError, match=r"Child backoff takes a Backoff, got 0.1"):
         Child(Noop, backoff=0.1)  # type: ignore[arg-type]

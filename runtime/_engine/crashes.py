@@ -1,0 +1,115 @@
+"""Crash reports: every actor failure, logged once with what was decided about it.
+
+A failure has two halves that happen at different moments: the engine sees the handler
+(or a hook) raise, and then whoever supervises the actor decides what to do about it.
+The engine notes the first half (`CrashLog.failed`: the message type being handled, the
+actor's class); the decider completes it (`CrashLog.decided`), which logs the report
+once at ERROR, with the traceback, and keeps it among the `recent` ones for the web
+view. Supervisors decide through `Context._report_failure` (logger
+``repertory.supervision``); the engine decides for actors that nothing supervises
+(logger ``repertory.actors``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections import deque
+from typing import Any, Protocol
+
+import msgspec
+
+from runtime._engine.envelope import Envelope
+
+__all__ = ("ACTORS_LOG", "SUPERVISION_LOG", "CrashLog", "CrashReport", "message_type")
+
+ACTORS_LOG = logging.getLogger("repertory.actors")
+SUPERVISION_LOG = logging.getLogger("repertory.supervision")
+
+
+class Cell(Protocol):
+    """What a crash report reads of the cell that failed (`runtime._cell.Cell`)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def actor(self) -> Any: ...
+
+
+class CrashReport(msgspec.Struct, frozen=True):
+    """One actor failure and the decision taken about it.
+
+    `message_type` is the type name of the message being handled (never its content),
+    or None when a hook (`on_start`, `on_restart`, a supervision hook) raised.
+    `decision` is ``restart``, ``stop``, ``escalate`` or ``degrade``.
+    """
+
+    time: float
+    address: str
+    actor_type: str
+    message_type: str | None
+    error: str
+    decision: str
+    decided_by: str | None
+    traceback: str
+
+
+class CrashLog:
+    """The failures of one system: counted, the last `keep` kept, each logged once."""
+
+    def __init__(self, keep: int = 50) -> None:
+        self.count = 0
+        self.recent: deque[CrashReport] = deque(maxlen=keep)
+        # Failures whose decision has not come yet: cell -> (actor type, message type).
+        self._pending: dict[Cell, tuple[str, str | None]] = {}
+
+    def failed(self, cell: Cell, message_type: str | None) -> None:
+        """The engine saw `cell` fail while handling a `message_type` (None: in a hook)."""
+        self.count += 1
+        actor = cell.actor
+        self._pending[cell] = (type(actor).__qualname__ if actor is not None else "?",
+                               message_type)
+
+    def decided(self, cell: Cell, error: BaseException, decision: str,
+                decided_by: str | None) -> CrashReport:
+        """Log `cell`'s failure with `decision` (once) and keep the report."""
+        pending = self._pending.pop(cell, None)
+        actor_type, message_type = pending if pending is not None else (
+            type(cell.actor).__qualname__ if cell.actor is not None else "?", None)
+        report = CrashReport(
+            time=time.time(), address=cell.label, actor_type=actor_type,
+            message_type=message_type, error=_short(error), decision=decision,
+            decided_by=decided_by,
+            traceback="".join(traceback.format_exception(error)),
+        )
+        self.recent.append(report)
+        logger = SUPERVISION_LOG if decided_by is not None else ACTORS_LOG
+        if logger.isEnabledFor(logging.ERROR):
+            handling = f"handling a {message_type}" if message_type else "in a hook"
+            by = f" by {decided_by}" if decided_by else ""
+            logger.error(
+                "actor %s (%s) failed %s: %s; decision%s: %s", cell.label, actor_type,
+                handling, report.error, by, decision,
+                exc_info=(type(error), error, error.__traceback__),
+                extra={"actor": cell.label, "actor_class": actor_type,
+                       "message_type": message_type, "decision": decision,
+                       "supervisor": decided_by},
+            )
+        return report
+
+    def forget(self, cell: Cell) -> None:
+        """`cell` terminated: a decision that never came will not come now."""
+        if self._pending:
+            self._pending.pop(cell, None)
+
+
+def message_type(item: Any) -> str:
+    """The type name of the message in a mailbox item (an ask's `Envelope` or a tell)."""
+    message = item.message if type(item) is Envelope else item
+    return type(message).__qualname__
+
+
+def _short(error: BaseException) -> str:
+    text = f"{type(error).__qualname__}: {error}" if str(error) else type(error).__qualname__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, overload
 from actors._ref import ActorRef
 
 if TYPE_CHECKING:
+    from actors._system_api import System
     from actors.mailbox import Mailbox
     from actors.routing._pool_routing import Routing
 
@@ -102,7 +103,8 @@ class Context:
     """The running actor's handle on the runtime (`self.context`).
 
     Set before `on_start()` runs, valid until `on_stop()` returns. Only the actor's own
-    handlers may call it: it is not thread-safe and not meant to be shared.
+    handlers may call it: it is not thread-safe and not meant to be shared. Parents
+    that drive their children's restarts use `actors.lowlevel.children(context)`.
     """
 
     __slots__ = ()
@@ -117,8 +119,10 @@ class Context:
         """The actor that spawned this one; None for actors spawned by the system."""
         raise NotImplementedError
 
-    #: The `runtime.ActorSystem` this actor runs in.
-    system: Any
+    @property
+    def system(self) -> System:
+        """The `runtime.ActorSystem` this actor runs in (typed by its public API)."""
+        raise NotImplementedError
 
     @property
     def children(self) -> Sequence[ActorRef[Any]]:
@@ -215,57 +219,4 @@ class Context:
         The handler's return value then no longer answers the ask. For a message that
         was told, not asked, the returned `Reply` ignores what it is sent.
         """
-        raise NotImplementedError
-
-    # -- the engine's interface for supervisors -------------------------------------------
-    # Not for actors' own use: `supervisors` drives restarts through these, so that it
-    # depends on `actors` alone and not on `runtime`.
-
-    def _spawn_supervised(
-        self,
-        factory: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        name: str | None,
-        mailbox: Mailbox | None,
-        shutdown: float | None,
-        before: ActorRef[Any] | None = None,
-        start: bool = True,
-    ) -> ActorRef[Any]:
-        """Spawn a child whose start and teardown are reported to this actor's
-        `_on_child_started` / `_on_child_torn_down`; `shutdown` bounds its stop. With
-        `before`, the child takes that sibling's place in the stop order (it is stopped
-        after it), as a replacement keeps its predecessor's place. With `start=False`
-        its `on_start` waits for `_start_child` (mail to it queues meanwhile)."""
-        raise NotImplementedError
-
-    def _start_child(self, ref: ActorRef[Any]) -> None:
-        """Run the `on_start` of a child spawned with `start=False`."""
-        raise NotImplementedError
-
-    def _report_started(self) -> None:
-        """Tell the supervising parent this actor has started, for an actor class with
-        ``_reports_started = True`` (a supervisor: once its own children have started)."""
-        raise NotImplementedError
-
-    def _teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
-        """First half of a restart: stop its children, run its on_stop, keep its mail."""
-        raise NotImplementedError
-
-    def _recreate_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
-        """Second half of a restart: a fresh instance, then its on_restart(reason)."""
-        raise NotImplementedError
-
-    def _stop_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
-        """Stop a child with `reason` (None for a normal stop)."""
-        raise NotImplementedError
-
-    def _report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
-        """Log a child's failure once, with the decision taken about it (``restart``,
-        ``stop``, ``escalate`` or ``degrade``); call it from `_on_child_failed`."""
-        raise NotImplementedError
-
-    def _set_available(self, ref: ActorRef[Any], available: bool) -> None:
-        """While unavailable, asks fail at once and tells go to dead letters."""
         raise NotImplementedError

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import secrets
 import ssl
-import threading
-from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from types import TracebackType
@@ -16,72 +12,32 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import anyio
 from anyio.abc import TaskGroup
 
-from actors import Actor, ActorFactory, ActorRef, SpawnSpec
+from actors import ActorFactory, ActorRef, SpawnSpec
 from actors.errors import ActorCrashedError, ActorError, AskTimeoutError, NodeDownError
 from actors.mailbox import Mailbox
 from runtime._cluster.cluster import Cluster, cookie_bytes
-from runtime._directory.deadletters import DeadLetters
-from runtime._directory.registry import Registry, Topics, check_name
-from runtime._engine.cell import Cell
-from runtime._engine.crashes import CrashLog
-from runtime._engine.dispatch import Dispatcher
-from runtime._engine.kernel import Kernel, current_kernel
-from runtime._engine.lifecycle import (
-    START,
-    STOPPED,
-    STOPPING,
-    construct,
-    kill,
-    request_stop,
-    terminate,
-)
-from runtime._engine.local_ref import LocalRef
-from runtime._engine.snapshot import ActorInfo, describe
-from runtime._engine.timers import Timers
-from runtime._start_stop import Outcome, StartWaiters, Stopping, StopWatcher
+from runtime._engine.lifecycle import request_stop
+from runtime._engine.snapshot import ActorInfo
+from runtime._host import SystemHost
+from runtime._start_stop import Outcome, Stopping, StopWatcher
 from runtime._streams import Streams
 from runtime._wire.listener import ConnectionLimits
 
 if TYPE_CHECKING:
     from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
+    from runtime._directory.deadletters import DeadLetters
     from runtime._directory.exchanges import Exchanges
+    from runtime._directory.registry import Registry, Topics
+    from runtime._engine.cell import Cell
+    from runtime._engine.crashes import CrashLog
+    from runtime._engine.kernel import Kernel
+    from runtime._engine.timers import Timers
 
 __all__ = ("ActorSystem",)
 
 log = logging.getLogger("repertory")
-_START = (START,)  # one tuple for every spawn
 M = TypeVar("M")
 R = TypeVar("R")
-
-
-class _Guardian(Actor[Any]):
-    """The root of the tree: parent of every actor spawned by `system.spawn`.
-
-    A failed top-level actor stops with its error as reason. A failed top-level
-    supervisor has given up on its whole tree: that stops the system, unless it failed
-    while `system.start` waited for it (the caller gets the error instead).
-    """
-
-    def receive(self, message: Any) -> None:
-        return None
-
-    def _on_child_started(self, child: ActorRef[Any]) -> None:
-        system: ActorSystem = self.context.system
-        cell = system.local_cell(child)
-        if cell is not None:
-            system._starts.started(cell)
-
-    def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
-        system: ActorSystem = self.context.system
-        cell = system.local_cell(child)
-        stops_system = cell is not None and getattr(cell.actor, "_stops_system_on_failure", False)
-        if cell is not None:
-            system._crashes.decided(cell, error, "escalate" if stops_system else "stop", None)
-        self.context._stop_child(child, error)
-        if cell is not None and system._starts.failed(cell, error):
-            return
-        if stops_system:
-            system.fail(error, f"root supervisor {child.address} failed")
 
 
 def _module_names(given: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -134,6 +90,8 @@ class ActorSystem:
             )
         if shutdown_timeout <= 0:
             raise ValueError(f"shutdown_timeout must be > 0 seconds, got {shutdown_timeout!r}")
+        if seeds and listen is None:
+            raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
         self.name = name
         self.node = name
         self.listen = listen
@@ -150,66 +108,42 @@ class ActorSystem:
         self.connection_limits = ConnectionLimits(
             max_pending_handshakes, max_pending_handshakes_per_address
         )
+        # Everything engine-facing lives in the host, which the layers are given.
+        self._host = host = SystemHost(self, name, random_ids=listen is not None)
+        self.registry: Registry = host.registry
+        self.topics: Topics = host.topics
+        self.dead_letters: DeadLetters = host.dead_letters
         self._cluster: Cluster | None = None
         if listen is not None:
-            self._cluster = Cluster(
+            self._cluster = host.cluster = Cluster(
                 self, listen=listen, cookie=cookie_bytes(cookie), seeds=self.seeds,
                 ssl_context=ssl_context, heartbeat_interval=heartbeat_interval,
                 phi_threshold=phi_threshold, max_frame_size=max_frame_size,
             )
-        elif seeds:
-            raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
-        self.registry = Registry(self)
-        self.topics = Topics(self)
+            host.on_terminated(self._cluster.local_terminated)
         self.streams = Streams(self)
-        self.dead_letters = DeadLetters(self.topics)
-        self._crashes = CrashLog()
-        # Asks that ran out of time (local and remote), for metrics.
-        self._asks_timed_out = 0
-        self._exchanges: Exchanges | None = None
-        # Blocking handlers running in worker threads right now: while this is non-zero,
-        # `tell` checks which thread it is on.
-        self.threads = 0
-        # A clustered node numbers its actors from a random start, so that a ref held
-        # across a restart of its node cannot reach a new actor that got the same id.
-        self._uids = itertools.count(1 if listen is None else secrets.randbits(40) + 1)
+        host.on_terminated(lambda cell: self.streams.forget(cell.ref))
         self._task_group: TaskGroup | None = None
-        self._guardian: Cell | None = None
-        self._guardian_done = anyio.Event()
-        self._closed = False
         # Set when the system begins to exit: services (`_start_service`) stop then.
         self._closing = anyio.Event()
-        self._starts = StartWaiters()
-        self._stop_waiters: dict[Cell, Outcome] = {}
-        # The first error an actor's constructor raised in the spawn under way (see
-        # `start`): the actor it names is the innermost one, not its supervisor.
-        self._construct_failure: tuple[str, BaseException] | None = None
-        self.failure: BaseException | None = None
-        self.kernel: Kernel
-        self.dispatcher: Dispatcher
-        self.timers: Timers
 
     # -- lifetime -------------------------------------------------------------------
 
     async def __aenter__(self) -> ActorSystem:
         if self._task_group is not None:
             raise RuntimeError(f"ActorSystem {self.name!r} can be entered only once")
-        self.kernel = current_kernel()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
-        self.dispatcher = Dispatcher(self.kernel, task_group)
-        self.timers = Timers(self.kernel)
-        self.kernel.attach_timers(self.timers)
-        task_group.start_soon(self.timers.run, name="repertory-timers")
+        self._host.enter(task_group)
         if self._cluster is not None:
             try:
-                self.node = await self._cluster.start(task_group)
+                self.node = self._host.node = await self._cluster.start(task_group)
             except BaseException:
                 task_group.cancel_scope.cancel()
                 await task_group.__aexit__(None, None, None)
                 raise
-        self._guardian = self.start_cell(None, _Guardian, (), {}, None, None)
+        self._host.start_guardian()
         return self
 
     async def __aexit__(
@@ -223,11 +157,11 @@ class ActorSystem:
         self._closing.set()
         try:
             with anyio.CancelScope(shield=True):
-                await self._stop_everything()
+                await self._host.stop_everything(self.shutdown_timeout)
                 if self._cluster is not None:
                     await self._cluster.close()
         finally:
-            self._closed = True
+            self._host.closed = True
             task_group.cancel_scope.cancel()
             try:
                 # Not passing the body's exception on: the task group would wrap it in an
@@ -236,26 +170,6 @@ class ActorSystem:
             finally:
                 self.streams.close()  # last: no actor is left to append or commit
         return None
-
-    async def _stop_everything(self) -> None:
-        guardian = self._guardian
-        assert guardian is not None
-        request_stop(guardian, None)
-        with anyio.move_on_after(self.shutdown_timeout):
-            await self._guardian_done.wait()
-            return
-        running = [cell.label for cell in self._walk()[1:] if cell.state != STOPPED]
-        log.warning(
-            "system %s: actors still running %.3g s after shutdown began; cancelling %s",
-            self.node, self.shutdown_timeout, ", ".join(running[:10]),
-        )
-        kill(guardian)
-        with anyio.move_on_after(1.0):
-            await self._guardian_done.wait()
-        if not self._guardian_done.is_set():
-            for cell in self._walk():
-                if cell.state != STOPPED:
-                    terminate(cell)
 
     def _start_service(
         self, run: Callable[[anyio.Event], Awaitable[None]], name: str
@@ -282,17 +196,7 @@ class ActorSystem:
 
     def snapshot(self) -> list[ActorInfo]:
         """Every live actor (not the root guardian), parents before children."""
-        return [describe(cell) for cell in self._walk()[1:] if cell.state != STOPPED]
-
-    def _walk(self) -> list[Cell]:
-        cells: list[Cell] = []
-        todo = deque([self._guardian])
-        while todo:
-            cell = todo.popleft()
-            if cell is not None:
-                cells.append(cell)
-                todo.extend(cell.child_cells or ())
-        return cells
+        return self._host.snapshot()
 
     # -- spawning and stopping -----------------------------------------------------------
 
@@ -332,8 +236,9 @@ class ActorSystem:
         only in the factory form, ``spawn(lambda: Counter(1, step=2))``.
         """
         if node is not None and node != self.node:
-            return self.spawn_remote(node, factory, args, kwargs, name=name, mailbox=mailbox)
-        return self.spawn_child(self._root(), factory, args, kwargs, name=name, mailbox=mailbox)
+            return self.cluster.spawn_remote(node, factory, args, kwargs, name, None)
+        host = self._host
+        return host.spawn_child(host.root, factory, args, kwargs, name=name, mailbox=mailbox)
 
     @overload
     async def start(
@@ -376,26 +281,27 @@ class ActorSystem:
         """
         if node is not None and node != self.node:
             return await self._start_remote(node, factory, args, kwargs, name, timeout)
+        host = self._host
         outcome = Outcome()
-        self._construct_failure = None
+        host.construct_failure = None
         try:
             ref = self.spawn(factory, *args, name=name, mailbox=mailbox, **kwargs)
         except Exception as error:
-            failure, self._construct_failure = self._construct_failure, None
+            failure, host.construct_failure = host.construct_failure, None
             if failure is not None and failure[1] is error:
                 raise ActorCrashedError.from_error(failure[0], error, "starting") from error
             raise
-        cell = self.local_cell(ref)
+        cell = host.local_cell(ref)
         assert cell is not None, "a local spawn gives a local ref"
-        self._starts.add(cell, lambda error: outcome.set(ref, error))
+        host.starts.add(cell, lambda error: outcome.set(ref, error))
         try:
             with anyio.move_on_after(timeout):
                 await outcome.settled()
                 if outcome.error is not None:
-                    await self._stopped(cell)  # the failed actor is gone when start raises
+                    await host.stopped(cell)  # the failed actor is gone when start raises
         finally:
             if not outcome.done:  # timed out or cancelled: nobody will hold the ref
-                self._starts.discard(cell)
+                host.starts.discard(cell)
                 request_stop(cell, None)
         if not outcome.done:
             raise AskTimeoutError(cell.label, timeout, "start")
@@ -419,76 +325,6 @@ class ActorSystem:
                 self.stop(ref)
         return ref
 
-    def spawn_child(
-        self,
-        parent: Cell,
-        factory: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        name: str | None = None,
-        mailbox: Mailbox | None = None,
-    ) -> Any:
-        spawn_under = getattr(factory, "spawn_under", None)
-        if spawn_under is not None and not isinstance(factory, type):
-            if args or kwargs:
-                raise TypeError(
-                    f"{factory!r} is a spec: its arguments go in the spec itself, and "
-                    f"spawn takes only name= and mailbox= with it; got {args!r}, {kwargs!r}"
-                )
-            return spawn_under(parent, name, mailbox)
-        return self.start_cell(parent, factory, args, kwargs, name, mailbox).ref
-
-    def start_cell(
-        self,
-        parent: Cell | None,
-        factory: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        name: str | None,
-        mailbox: Mailbox | None,
-        *,
-        supervised: bool = False,
-        uid: int | None = None,
-        start: bool = True,
-    ) -> Cell:
-        if self._closed or (parent is not None and parent.state >= STOPPING):
-            what = "shut down" if self._closed else f"stopping ({parent.label if parent else ''})"
-            raise RuntimeError(
-                f"cannot spawn on system {self.node}: it is {what}; spawn inside its `async with`"
-            )
-        if name is not None:
-            check_name(name)
-            holder = self.registry.whereis(name)
-            if holder is not None:
-                from actors.errors import NameTakenError
-
-                raise NameTakenError(name, holder.address)
-        if mailbox is not None and not isinstance(mailbox, Mailbox):
-            raise TypeError(f"mailbox= takes a Mailbox, got {type(mailbox).__qualname__}")
-        cell = Cell(
-            self, parent, factory, args, kwargs, name, mailbox,
-            uid if uid is not None else next(self._uids),
-        )
-        cell.supervised = supervised
-        try:
-            construct(cell)
-        except Exception as error:
-            if self._construct_failure is None:
-                self._construct_failure = (cell.label, error)
-            raise
-        if name is not None:
-            self.registry.register(name, cell.ref)
-        if parent is not None:
-            if parent.child_cells is None:
-                parent.child_cells = {}
-            parent.child_cells[cell] = None
-        if start:
-            cell.post_system(_START)
-        else:
-            cell.held = True  # its supervisor starts it later (`Cell._start_child`)
-        return cell
-
     def exchange(
         self, name: str, kind: ExchangeKind | None = None, *, alternate: str | None = None
     ) -> Exchange:
@@ -499,12 +335,7 @@ class ActorSystem:
         exchange whatever its kind (or creates a direct one). `alternate` names an
         existing exchange that gets what this one cannot route. See `actors.routing`.
         """
-        if self._exchanges is None:
-            # Imported on first use: a system that routes nothing does not load routing.
-            from runtime._directory.exchanges import Exchanges
-
-            self._exchanges = Exchanges(self)
-        return self._exchanges.get(name, kind, alternate)
+        return self._host.exchanges().get(name, kind, alternate)
 
     def spawn_pool(
         self,
@@ -538,23 +369,15 @@ class ActorSystem:
         its node is not linked, and gives a `NodeDownError` as the reason when the node
         went down before the actor had stopped.
         """
-        cell = self.local_cell(ref)
+        cell = self._host.local_cell(ref)
         if cell is not None:
             request_stop(cell, None)
-            return Stopping(ref, partial(self._stopped, cell))
+            return Stopping(ref, partial(self._host.stopped, cell))
         return self._stop_remote(ref)
-
-    async def _stopped(self, cell: Cell) -> BaseException | None:
-        if cell.state != STOPPED:
-            outcome = self._stop_waiters.get(cell)
-            if outcome is None:
-                outcome = self._stop_waiters[cell] = Outcome()
-            await outcome.wait()
-        return cell.stop_reason
 
     def _stop_remote(self, ref: ActorRef[Any]) -> Stopping:
         outcome = Outcome()
-        node = getattr(ref._unwrap(), "node", None)
+        node = getattr(ref._unwrap(), "node", None)  # a RemoteRef's node
         if node is None or self._cluster is None or node not in self._cluster.links:
             outcome.set(error=NodeDownError(
                 str(node), f"not linked: cannot stop {ref.address}; join the node first"
@@ -562,119 +385,40 @@ class ActorSystem:
         else:
             # Watch first: frames keep their order, so the peer answers the watch before
             # it handles the stop, and its Terminated comes once the actor has stopped.
-            watcher = self.start_cell(self._root(), StopWatcher, (outcome,), {}, None, None)
+            host = self._host
+            watcher = host.start_cell(host.root, StopWatcher, (outcome,), {}, None, None)
             watcher.watch(ref)
-            self.stop_remote(ref)
+            host.stop_remote(ref)
         return Stopping(ref, outcome.wait)
-
-    def _root(self) -> Cell:
-        if self._guardian is None:
-            raise RuntimeError(
-                f"system {self.name} is not running; spawn inside `async with ActorSystem(...)`"
-            )
-        return self._guardian
-
-    # -- what cells call -------------------------------------------------------------
-
-    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
-        ref = ref._unwrap()
-        if isinstance(ref, LocalRef) and ref._cell.system is self:
-            return ref._cell
-        return None
-
-    def forget(self, cell: Cell) -> None:
-        """A cell terminated: drop its names and subscriptions."""
-        self.registry.forget(cell.ref)
-        self.topics.forget(cell.ref)
-        self.streams.forget(cell.ref)
-        self._crashes.forget(cell)
-        if self._exchanges is not None:
-            self._exchanges.forget(cell.ref)
-        if self._cluster is not None:
-            self._cluster.local_terminated(cell)
-        self._starts.gone(cell)
-        if self._stop_waiters:
-            outcome = self._stop_waiters.pop(cell, None)
-            if outcome is not None:
-                outcome.set()
-        if cell is self._guardian:
-            self._guardian_done.set()
 
     def fail(self, error: BaseException, what: str) -> None:
         """Something the system cannot run without failed: stop every actor.
 
         `failure` keeps the error; `await wait_stopped()` returns once all stopped.
         """
-        if self.failure is None:
-            self.failure = error
-            log.error("system %s is stopping: %s: %r", self.node, what, error)
-        if self._guardian is not None:
-            request_stop(self._guardian, error)
+        self._host.fail(error, what)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that stopped the system (`fail`, a root supervisor that gave up)."""
+        return self._host.failure
 
     async def wait_stopped(self) -> BaseException | None:
         """Wait until every actor has stopped (after `fail`, or a stop of the root);
         returns the failure that stopped the system, if any."""
-        await self._guardian_done.wait()
-        return self.failure
-
-    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
-        self.dead_letters.add(message, recipient, reason)
-
-    def on_foreign_thread(self) -> bool:
-        return threading.get_ident() != self.kernel.loop_thread
+        await self._host.guardian_done.wait()
+        return self._host.failure
 
     # -- the cluster's side -----------------------------------------------------------------
 
     @property
     def cluster(self) -> Cluster:
         """This node's `Cluster` (members, join, subscribe); needs listen= and cookie=."""
-        if self._cluster is None:
-            raise RuntimeError(
-                f"system {self.name} is not a cluster node: give ActorSystem listen="
-                "'host:port' and cookie= to link it with others"
-            )
-        return self._cluster
+        return self._host.require_cluster()
 
     @property
     def clustered(self) -> bool:
         return self._cluster is not None
-
-    def spawn_remote(
-        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        *, name: str | None = None, mailbox: Mailbox | None = None,
-    ) -> ActorRef[Any]:
-        return self.cluster.spawn_remote(node, factory, args, kwargs, name, None)
-
-    def spawn_for_peer(
-        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, uid: int, then: Callable[[BaseException | None], None],
-    ) -> Cell:
-        """Start an actor that another node asked for, with the id it chose; `then`
-        hears once it has started (None) or why it could not."""
-        if uid and self.cluster.exported.get(uid) is not None:
-            raise ValueError(f"actor id {uid} is taken on {self.node}")
-        cell = self.start_cell(self._root(), factory, args, kwargs, name, None, uid=uid or None)
-        self._starts.add(cell, then)
-        return cell
-
-    def stop_remote(self, ref: ActorRef[Any]) -> None:
-        from runtime._cluster.refs import RemoteRef
-
-        ref = ref._unwrap()
-        if not isinstance(ref, RemoteRef):
-            raise ValueError(f"{ref!r} does not belong to system {self.node}")
-        link = self.cluster.links.get(ref.node)
-        if link is not None:
-            from runtime._wire import framing as wire
-
-            link.send(wire.Ask(0, "$stop", self.cluster.codec.encode(ref.uid)))
-
-    def watch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
-        self.cluster.watch_remote(watcher, ref)
-
-    def unwatch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
-        if self._cluster is not None:
-            self._cluster.unwatch_remote(watcher, ref)
 
     async def lookup(
         self, name: str, node: str | None = None, *, timeout: float = 5.0
@@ -706,13 +450,7 @@ class ActorSystem:
         return next((answers[p] for p in peers if answers.get(p) is not None), None)
 
     async def _lookup_on(self, node: str, name: str, timeout: float) -> ActorRef[Any] | None:
-        from actors.errors import AskTimeoutError
-        from runtime._engine.kernel import Expired
-
-        try:
-            ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)
-        except Expired:
-            raise AskTimeoutError(f"{node}/$lookup", timeout) from None
+        ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)
         return ref
 
     @property
@@ -723,3 +461,47 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self.node}>"
+
+    # -- for the cluster and streams layers, which take the host in point 4 of issue 9 --
+
+    @property
+    def kernel(self) -> Kernel:
+        return self._host.kernel
+
+    @property
+    def timers(self) -> Timers:
+        return self._host.timers
+
+    @property
+    def threads(self) -> int:
+        return self._host.kernel.threads
+
+    def on_foreign_thread(self) -> bool:
+        return self._host.kernel.on_foreign_thread()
+
+    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
+        return self._host.local_cell(ref)
+
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
+        self._host.dead_letter(message, recipient, reason)
+
+    def spawn_for_peer(
+        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None, uid: int, then: Callable[[BaseException | None], None],
+    ) -> Cell:
+        return self._host.spawn_for_peer(factory, args, kwargs, name, uid, then)
+
+    @property
+    def _exchanges(self) -> Exchanges | None:
+        return self._host.existing_exchanges
+
+    # -- for the web view's metrics -------------------------------------------------------
+
+    @property
+    def _crashes(self) -> CrashLog:
+        return self._host.crashes
+
+    @property
+    def _asks_timed_out(self) -> int:
+        """Asks that ran out of time (local and remote)."""
+        return self._host.kernel.asks_timed_out

@@ -13,7 +13,7 @@ degrades instead of taking its supervisor down.
         Child(Points, name="points", restart="transient", critical=False,
               backoff=Backoff(initial=0.1, maximum=10.0)),
     ])
-    ref = system.spawn(shop)
+    ref = system.spawn(shop)            # or: ref = await system.start(shop)
 
 Order: children start in list order (each `on_start` before the next child's) and
 stop in reverse, each within its `shutdown=` seconds, after which it is cancelled (a
@@ -53,6 +53,7 @@ its mailbox. `live_graph(system)` and `Supervisor.graph()` describe a tree as a
 
 from __future__ import annotations
 
+from actors.routing import Pool as Pool
 from supervisors._backoff import Backoff as Backoff
 from supervisors._dynamic import ChildInfo as ChildInfo
 from supervisors._dynamic import DynamicSupervisorRef as DynamicSupervisorRef
@@ -85,6 +86,7 @@ __all__ = (
     "DynamicSupervisor",
     "DynamicSupervisorRef",
     "MaxChildrenError",
+    "Pool",
     "Recovered",
     "RestartIntensityError",
     "RestartWindow",

@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 
 from actors import ActorRef, Reply
-from actors._failure import crashed
 from actors.errors import ActorError, ActorStoppedError
+from actors.lowlevel import children, crashed
 from supervisors._spec import Child, DynamicSupervisor, Supervisor
 from supervisors._supervisor import SupervisorActor, _Entry
 
@@ -122,21 +122,21 @@ class DynamicSupervisorActor(SupervisorActor):
         entry.finished = True
         self.entries.remove(entry)
 
-    def _on_child_started(self, ref: ActorRef[Any]) -> None:
-        super()._on_child_started(ref)
+    def on_child_started(self, ref: ActorRef[Any]) -> None:
+        super().on_child_started(ref)
         entry = self.by_ref.get(ref)
         if entry is not None and entry.status == "running":
             reply = self.starting.pop(entry, None)
             if reply is not None:
                 reply.send(ref)
 
-    def _on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
+    def on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
         entry = self.by_ref.get(ref)
         if entry is None or entry not in self.starting or entry.status != "starting":
-            super()._on_child_failed(ref, error)
+            super().on_child_failed(ref, error)
             return
         # It failed in on_start: as OTP's start_child, report it and do not keep it.
-        self.context._report_failure(ref, error, "stop")
+        children(self.context).report_failure(ref, error, "stop")
         self._refuse_start(entry, crashed(ref.address, error))
         entry.status = "failed"
         entry.finished = True

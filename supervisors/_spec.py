@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Never, get_args
 
+from actors.lowlevel import children
 from actors.routing import Pool
 from supervisors._backoff import Backoff
 
@@ -106,11 +107,11 @@ class Child:
         self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
     ) -> ActorRef[Any]:
         """Spawn this child under `context` (a supervisor's), ahead of sibling `before`;
-        `held` keeps its `on_start` until `context._start_child(ref)`."""
+        `held` keeps its `on_start` until `children(context).start_child(ref)`."""
         factory, args, kwargs = self.factory, self.args, self.kwargs
         if isinstance(factory, Pool):  # each start builds a new pool, with its own PoolRef
             factory, args = factory.start_args()
-        return context._spawn_supervised(
+        return children(context).spawn_child(
             factory, args, kwargs, name=self.name, mailbox=self.mailbox,
             shutdown=self.shutdown, before=before, start=not held,
         )
@@ -199,7 +200,7 @@ class Supervisor:
     def start(
         self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
     ) -> ActorRef[Any]:
-        return context._spawn_supervised(
+        return children(context).spawn_child(
             self._actor_class(), (self,), {}, name=self.name, mailbox=None,
             shutdown=self.shutdown, before=before, start=not held,
         )

@@ -22,7 +22,8 @@ import time
 from collections import deque
 from typing import Any
 
-from actors import Actor, ActorRef
+from actors import ActorRef
+from actors.lowlevel import Parent, children
 from supervisors._backoff import Backoff
 from supervisors._events import DEGRADED, RECOVERED, Degraded, Recovered, RestartIntensityError
 from supervisors._spec import DEFAULT_DEGRADED_BACKOFF, Child, Supervisor
@@ -75,11 +76,11 @@ class _Restart:
         self.reason = reason
 
 
-class SupervisorActor(Actor[Any]):
+class SupervisorActor(Parent[Any]):
     # The root guardian stops the whole system when a top-level supervisor gives up.
-    _stops_system_on_failure = True
+    stops_system_on_failure = True
     # A supervisor has started once its children have (`_run_ops` reports it).
-    _reports_started = True
+    reports_started = True
 
     def __init__(self, spec: Supervisor) -> None:
         self.spec = spec
@@ -104,7 +105,7 @@ class SupervisorActor(Actor[Any]):
             # built must not run on without their supervisor.
             for entry in self.entries:
                 if entry.ref is not None:
-                    self.context._stop_child(entry.ref, None)
+                    children(self.context).stop_child(entry.ref, None)
             raise
 
     def on_start(self) -> None:
@@ -123,14 +124,14 @@ class SupervisorActor(Actor[Any]):
 
     # -- reports from children (called by the engine) -------------------------------
 
-    def _on_child_started(self, ref: ActorRef[Any]) -> None:
+    def on_child_started(self, ref: ActorRef[Any]) -> None:
         entry = self.by_ref.get(ref)
         if entry is None or self.gave_up or entry.status != "starting":
             return
         entry.status = "running"
         entry.started_at = _clock()
         if not entry.spec.critical:
-            self.context._set_available(ref, True)
+            children(self.context).set_available(ref, True)
         if entry.degraded:
             entry.degraded = False
             self._publish(RECOVERED, Recovered(
@@ -138,22 +139,22 @@ class SupervisorActor(Actor[Any]):
             ))
         self._progress()
 
-    def _on_child_torn_down(self, ref: ActorRef[Any]) -> None:
+    def on_child_torn_down(self, ref: ActorRef[Any]) -> None:
         entry = self.by_ref.get(ref)
         if entry is not None and entry.status == "tearing_down":
             entry.status = "down"
             self._progress()
 
-    def _on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
+    def on_child_failed(self, ref: ActorRef[Any], error: BaseException) -> None:
         entry = self.by_ref.get(ref)
         context = self.context
         if entry is None:
-            context._report_failure(ref, error, "stop")
-            context._stop_child(ref, error)
+            children(context).report_failure(ref, error, "stop")
+            children(context).stop_child(ref, error)
             return
         if self.gave_up or entry.status not in ("starting", "running"):
             # Already being torn down, stopped or restarted: that goes on.
-            context._report_failure(ref, error, "stop" if self.gave_up else "restart")
+            children(context).report_failure(ref, error, "stop" if self.gave_up else "restart")
             return
         entry.status = "failed"
         decision = "restart"  # with its group, whose restart is already queued
@@ -163,14 +164,14 @@ class SupervisorActor(Actor[Any]):
             try:
                 decision = self._child_exited(entry, error)
             except RestartIntensityError:
-                context._report_failure(ref, error, "escalate")
+                children(context).report_failure(ref, error, "escalate")
                 raise
             if not entry.spec.critical and decision == "restart":
                 decision = "degrade"  # asks fail at once until it is back
-        context._report_failure(ref, error, decision)
+        children(context).report_failure(ref, error, decision)
         self._progress()
 
-    def _on_child_terminated(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+    def on_child_terminated(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
         entry = self.by_ref.get(ref)
         if entry is None:
             return
@@ -267,7 +268,7 @@ class SupervisorActor(Actor[Any]):
     def _degrade(self, entry: _Entry, error: BaseException) -> None:
         """A non-critical child went down: fail asks to it at once, and say so once."""
         assert entry.ref is not None
-        self.context._set_available(entry.ref, False)
+        children(self.context).set_available(entry.ref, False)
         if not entry.degraded:
             entry.degraded = True
             entry.down_since = _clock()
@@ -299,7 +300,7 @@ class SupervisorActor(Actor[Any]):
         if self.starting_up and self.waiting is None and not self.gave_up:
             # Every child has started, or failed and is waiting out a back-off.
             self.starting_up = False
-            self.context._report_started()
+            children(self.context).report_started()
 
     def _execute(
         self, kind: str, entry: _Entry, reason: BaseException | None
@@ -312,15 +313,15 @@ class SupervisorActor(Actor[Any]):
                 return None
             if kind == "stop":
                 entry.status = "stopping"
-                context._stop_child(entry.ref, reason)  # type: ignore[arg-type]
+                children(context).stop_child(entry.ref, reason)  # type: ignore[arg-type]
                 return _STOPPED
             entry.status = "starting"
-            context._start_child(entry.ref)  # type: ignore[arg-type]
+            children(context).start_child(entry.ref)  # type: ignore[arg-type]
             return _STARTED
         if kind == "teardown":
             if status in ("running", "starting", "failed"):
                 entry.status = "tearing_down"
-                context._teardown_child(entry.ref, reason)  # type: ignore[arg-type]
+                children(context).teardown_child(entry.ref, reason)  # type: ignore[arg-type]
             elif status not in ("tearing_down", "stopping"):
                 return None
             return _TORN_DOWN
@@ -329,7 +330,7 @@ class SupervisorActor(Actor[Any]):
                 return None
             if status != "stopping":
                 entry.status = "stopping"
-                context._stop_child(entry.ref, reason)  # type: ignore[arg-type]
+                children(context).stop_child(entry.ref, reason)  # type: ignore[arg-type]
             return _STOPPED
         # "start" or "recreate"
         if entry.finished:
@@ -337,7 +338,7 @@ class SupervisorActor(Actor[Any]):
         if status == "down":
             entry.status = "starting"
             entry.restarts += 1
-            context._recreate_child(entry.ref, reason)  # type: ignore[arg-type]
+            children(context).recreate_child(entry.ref, reason)  # type: ignore[arg-type]
             return _STARTED
         if status == "stopped" and self._spawn(entry):
             entry.restarts += kind == "recreate"
@@ -393,7 +394,7 @@ class SupervisorActor(Actor[Any]):
     def _publish(self, topic: str, message: Any) -> None:
         self.context.system.topics.publish(topic, message)
 
-    def _describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """What `live_graph` shows for this supervisor."""
         return {
             "kind": self.spec.kind,

@@ -30,6 +30,7 @@ from actors._actor import Actor
 from actors._context import ActorFactory, Context, Reply
 from actors._ref import ActorRef
 from actors.errors import ActorError, ActorStoppedError
+from actors.lowlevel import Parent, children
 from actors.routing._pool_routing import PoolRef, Routing, check_routing
 
 if TYPE_CHECKING:
@@ -122,12 +123,12 @@ class _Restarts:
         self.backoff = BACKOFF_INITIAL
 
 
-class PoolActor(Actor[Any]):
+class PoolActor(Parent[Any]):
     """The pool's supervisor: starts the workers, restarts any that fails, and routes
     what reaches its own ref through the pool's `PoolRef`."""
 
-    # Started once every worker has (`_on_child_started` reports it).
-    _reports_started = True
+    # Started once every worker has (`on_child_started` reports it).
+    reports_started = True
 
     def __init__(self, spec: Pool[Any], router: PoolRef[Any]) -> None:
         context = self.context
@@ -135,7 +136,7 @@ class PoolActor(Actor[Any]):
         self.workers: list[ActorRef[Any]] = []
         try:
             for number in range(1, spec.size + 1):
-                self.workers.append(context._spawn_supervised(
+                self.workers.append(children(context).spawn_child(
                     spec.factory, spec.args, spec.kwargs, mailbox=None, shutdown=spec.shutdown,
                     name=None if name is None else f"{name}-{number}",
                 ))
@@ -143,7 +144,7 @@ class PoolActor(Actor[Any]):
             # A worker that cannot be built fails the pool's spawn; the others must not
             # run on without their pool.
             for worker in self.workers:
-                context._stop_child(worker, None)
+                children(context).stop_child(worker, None)
             raise
         self.worker_set = set(self.workers)
         self.started: set[ActorRef[Any]] | None = set()  # None once reported
@@ -166,24 +167,24 @@ class PoolActor(Actor[Any]):
                 self.context.spawn(_AskForwarder, self.router.pick(message), message, reply)
         return None
 
-    def _on_child_started(self, child: ActorRef[Any]) -> None:
+    def on_child_started(self, child: ActorRef[Any]) -> None:
         started = self.started
         if started is not None and child in self.worker_set:
             started.add(child)
             if len(started) == len(self.workers):
                 self.started = None
-                self.context._report_started()
+                children(self.context).report_started()
 
     # Restart a failed worker in place: its ref (held by the PoolRef) stays valid.
-    def _on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
+    def on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
         if child in self.worker_set:
-            self.context._report_failure(child, error, "restart")
-            self.context._teardown_child(child, error)
+            children(self.context).report_failure(child, error, "restart")
+            children(self.context).teardown_child(child, error)
         else:  # an ask forwarder; they catch everything, so this is a bug: stop it
-            self.context._report_failure(child, error, "stop")
-            self.context._stop_child(child, error)
+            children(self.context).report_failure(child, error, "stop")
+            children(self.context).stop_child(child, error)
 
-    def _on_child_torn_down(self, child: ActorRef[Any]) -> None:
+    def on_child_torn_down(self, child: ActorRef[Any]) -> None:
         state = self.restarts.get(child)
         if state is None:
             state = self.restarts[child] = _Restarts()
@@ -199,9 +200,9 @@ class PoolActor(Actor[Any]):
 
     def _recreate(self, child: ActorRef[Any]) -> None:
         self.restarts[child].last = time.monotonic()
-        self.context._recreate_child(child, None)
+        children(self.context).recreate_child(child, None)
 
-    def _describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         return {"kind": "pool", "strategy": "one_for_one"}
 
 

@@ -12,10 +12,8 @@ from actors import errors as actor_errors
 from actors.errors import (
     ActorCrashedError,
     ActorError,
-    AskTimeoutError,
     NodeDownError,
 )
-from runtime._engine.kernel import Expired
 from runtime._wire.framing import RemoteError
 
 if TYPE_CHECKING:
@@ -81,11 +79,7 @@ class RemoteRef(ActorRef[M]):
         await self._cluster.send(self, message)
 
     async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
-        try:
-            return await self._cluster.ask(self, message, timeout)
-        except Expired:
-            self._cluster.system._asks_timed_out += 1
-            raise AskTimeoutError(self.address, timeout or 0.0) from None
+        return await self._cluster.ask(self, message, timeout)
 
     @property
     def name(self) -> str | None:

@@ -29,13 +29,14 @@ from runtime._cluster.refs import (
     target_address,
 )
 from runtime._cluster.state import ClusterState
+from runtime._engine.kernel import wait_answer
 from runtime._engine.local_ref import LocalRef
 from runtime._wire import framing as wire
 from runtime._wire.codec import qualified_name
 
 if TYPE_CHECKING:
     from runtime._cluster.link import Link
-    from runtime._engine.cell import Cell
+    from runtime._engine.state import CellState
 
 __all__ = ("ClusterRemote",)
 
@@ -117,7 +118,7 @@ class ClusterRemote(ClusterState):
     def ref_to_text(self, ref: ActorRef[Any] | None) -> str | None:
         return None if ref is None else ref_text(*self.export(ref))
 
-    def local_target(self, target: int | str) -> Cell | None:
+    def local_target(self, target: int | str) -> CellState | None:
         if isinstance(target, int):
             return self.exported.get(target)
         ref = self.system.registry.whereis(target)
@@ -168,7 +169,7 @@ class ClusterRemote(ClusterState):
 
     async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
         try:
-            return await self.call(ref.node, ref.uid, message, timeout)
+            return await self.call(ref.node, ref.uid, message, timeout, ref.address)
         except ActorStoppedError:
             # An actor whose spawn failed never existed there: say why, not just that.
             failure = self.spawn_failures.get((ref.node, ref.uid))
@@ -178,8 +179,12 @@ class ClusterRemote(ClusterState):
                 ref.address, f"and never started: its spawn failed with {failure!r}"
             ) from failure
 
-    async def call(self, node: str, target: int | str, message: Any, timeout: float | None) -> Any:
-        """Ask `target` on `node` and wait for the answer (raises `Expired` on timeout)."""
+    async def call(
+        self, node: str, target: int | str, message: Any, timeout: float | None,
+        address: str | None = None,
+    ) -> Any:
+        """Ask `target` on `node` and wait for the answer; `AskTimeoutError` naming
+        `address` (by default ``node/target``) past `timeout`."""
         if node == self.node:
             cell = self.local_target(target)
             if cell is None:
@@ -195,7 +200,9 @@ class ClusterRemote(ClusterState):
             link.pending.pop(corr, None)
             raise NodeDownError(node, "its link cannot take more frames")
         try:
-            return await self.kernel.wait(slot, timeout)
+            return await wait_answer(
+                self.kernel, slot, timeout, address or target_address(node, target)
+            )
         finally:
             link.pending.pop(corr, None)
 
@@ -312,7 +319,7 @@ class ClusterRemote(ClusterState):
         for link in list(self.links.values()):
             link.send(frame)
 
-    def watch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
+    def watch_remote(self, watcher: CellState, ref: ActorRef[Any]) -> None:
         ref = ref._unwrap()
         if not isinstance(ref, RemoteRef):
             raise ValueError(f"{ref!r} is neither local nor remote")

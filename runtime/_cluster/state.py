@@ -19,7 +19,7 @@ from runtime._wire import framing as wire
 
 if TYPE_CHECKING:
     from runtime._cluster.link import Link
-    from runtime._engine.cell import Cell
+    from runtime._engine.state import CellState
     from runtime._system import ActorSystem
     from runtime._wire.codec import Codec
 
@@ -37,10 +37,10 @@ class ClusterState:
     def __init__(self, system: ActorSystem) -> None:
         self.system = system
         # Local actors whose refs left this node, by uid: frames name actors by uid.
-        self.exported: dict[int, Cell] = {}
+        self.exported: dict[int, CellState] = {}
         # Local cells watching remote actors, and the reverse, to clean up either way.
-        self.remote_watchers: dict[tuple[str, int], set[Cell]] = {}
-        self.watching_remote: dict[Cell, set[tuple[str, int]]] = {}
+        self.remote_watchers: dict[tuple[str, int], set[CellState]] = {}
+        self.watching_remote: dict[CellState, set[tuple[str, int]]] = {}
         # Remote watchers of local actors: uid -> {(node, watcher ref text)}.
         self.watched_by: dict[int, set[tuple[str, str]]] = {}
         # Cluster-wide names: name -> (ref, stamp, owning node).
@@ -103,12 +103,12 @@ class ClusterState:
 
     # -- watches across nodes ------------------------------------------------------------
 
-    def add_remote_watch(self, watcher: Cell, ref: RemoteRef[Any]) -> None:
+    def add_remote_watch(self, watcher: CellState, ref: RemoteRef[Any]) -> None:
         key = (ref.node, ref.uid)
         self.remote_watchers.setdefault(key, set()).add(watcher)
         self.watching_remote.setdefault(watcher, set()).add(key)
 
-    def unwatch_remote(self, watcher: Cell, ref: ActorRef[Any]) -> None:
+    def unwatch_remote(self, watcher: CellState, ref: ActorRef[Any]) -> None:
         ref = ref._unwrap()
         if not isinstance(ref, RemoteRef):
             return
@@ -146,7 +146,7 @@ class ClusterState:
                 keys.discard(key)
             watcher.ref.tell(Terminated(self.ref_for(peer, frame.target, None), reason))
 
-    def local_terminated(self, cell: Cell) -> None:
+    def local_terminated(self, cell: CellState) -> None:
         """A local actor stopped: drop its names, tell remote watchers, drop its watches.
 
         Names go first: frames on a link keep their order, so a watcher that hears of

@@ -1,6 +1,6 @@
 """The system's exchanges, by name; bindings drop when their actors stop.
 
-A local actor's bindings drop when its cell terminates (`ActorSystem.forget`). A remote
+A local actor's bindings drop when its cell terminates (a termination hook). A remote
 actor's drop when the cluster says it stopped: the first time a remote ref is bound,
 a small watcher actor watches it, and its `Terminated` (also sent when the actor's
 node goes down) unbinds it everywhere. The cluster also calls `forget_node` as soon as
@@ -17,14 +17,14 @@ from actors.messages import Terminated
 from actors.routing import Exchange, ExchangeKind
 
 if TYPE_CHECKING:
-    from runtime._system import ActorSystem
+    from runtime._directory.site import Site
 
 __all__ = ("Exchanges",)
 
 
 class Exchanges:
-    def __init__(self, system: ActorSystem) -> None:
-        self._system = system
+    def __init__(self, site: Site) -> None:
+        self._site = site
         self._exchanges: dict[str, Exchange] = {}
         self._watcher: ActorRef[Any] | None = None
 
@@ -58,7 +58,7 @@ class Exchanges:
                     f"it first with system.exchange({alternate!r}, kind)"
                 )
         exchange = Exchange(
-            name, kind, alternate=fallback, dead_letter=self._system.dead_letter,
+            name, kind, alternate=fallback, dead_letter=self._site.dead_letter,
             on_bind=self._bound,
         )
         self._exchanges[name] = exchange
@@ -77,10 +77,10 @@ class Exchanges:
     def _bound(self, ref: ActorRef[Any]) -> None:
         # A local actor's bindings drop when its cell terminates; a remote one is
         # watched, which costs one Watch frame per remote actor bound.
-        if self._system.local_cell(ref) is not None:
+        if self._site.is_local(ref):
             return
         if self._watcher is None or not self._watcher.is_alive:
-            self._watcher = self._system.spawn(_RemoteBindingWatcher, self)
+            self._watcher = self._site.spawn_top(_RemoteBindingWatcher, self)
         self._watcher.tell(ref)
 
     def __iter__(self) -> Iterator[Exchange]:

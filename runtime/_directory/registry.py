@@ -11,7 +11,7 @@ from actors import ActorRef
 from actors.errors import NameTakenError
 
 if TYPE_CHECKING:
-    from runtime._system import ActorSystem
+    from runtime._directory.site import Site
 
 __all__ = ("Registry", "Topics")
 
@@ -31,8 +31,8 @@ class Registry:
     A name maps to one live actor; it is dropped when that actor stops.
     """
 
-    def __init__(self, system: ActorSystem) -> None:
-        self._system = system
+    def __init__(self, site: Site) -> None:
+        self._site = site
         self._refs: dict[str, ActorRef[Any]] = {}
         self._names: dict[ActorRef[Any], set[str]] = {}
 
@@ -45,7 +45,7 @@ class Registry:
         """
         check_name(name)
         if scope == "cluster":
-            self._system.cluster.register(name, ref)
+            self._site.require_cluster().register(name, ref)
             return
         if scope != "local":
             raise ValueError(f"register scope must be 'local' or 'cluster', got {scope!r}")
@@ -64,15 +64,17 @@ class Registry:
     def whereis(self, name: str) -> ActorRef[Any] | None:
         """The live actor registered under `name`, or None."""
         ref = self._refs.get(name)
-        if ref is None and self._system.clustered:
-            ref = self._system.cluster.whereis(name)
+        cluster = self._site.cluster_directory
+        if ref is None and cluster is not None:
+            ref = cluster.whereis(name)
         if ref is not None and not ref.is_alive:
             return None
         return ref
 
     def unregister(self, name: str) -> None:
-        if self._system.clustered:
-            self._system.cluster.unregister(name)
+        cluster = self._site.cluster_directory
+        if cluster is not None:
+            cluster.unregister(name)
         ref = self._refs.pop(name, None)
         if ref is not None:
             names = self._names.get(ref)
@@ -100,8 +102,8 @@ class Topics:
     Every subscriber gets its own copy, in publish order; stopped subscribers drop out.
     """
 
-    def __init__(self, system: ActorSystem) -> None:
-        self._system = system
+    def __init__(self, site: Site) -> None:
+        self._site = site
         # dicts as ordered sets: subscribers are told in the order they subscribed.
         self._subscribers: dict[str, dict[ActorRef[Any], None]] = {}
         self._topics: dict[ActorRef[Any], set[str]] = {}
@@ -114,8 +116,9 @@ class Topics:
         first = not subscribers
         subscribers[ref] = None
         self._topics.setdefault(ref, set()).add(topic)
-        if first and self._system.clustered:
-            self._system.cluster.local_topic_changed(topic, True)
+        cluster = self._site.cluster_directory
+        if first and cluster is not None:
+            cluster.local_topic_changed(topic, True)
 
     def unsubscribe(self, topic: str, ref: ActorRef[Any]) -> None:
         self._drop(topic, ref)
@@ -132,8 +135,9 @@ class Topics:
         counts once in the result, however many subscribers it has).
         """
         reached = self.publish_local(topic, message)
-        if self._system.clustered:
-            reached += self._system.cluster.publish_remote(topic, message)
+        cluster = self._site.cluster_directory
+        if cluster is not None:
+            reached += cluster.publish_remote(topic, message)
         return reached
 
     def publish_local(self, topic: str, message: Any) -> int:
@@ -164,5 +168,6 @@ class Topics:
             subscribers.pop(ref, None)
             if not subscribers:
                 del self._subscribers[topic]
-                if self._system.clustered:
-                    self._system.cluster.local_topic_changed(topic, False)
+                cluster = self._site.cluster_directory
+                if cluster is not None:
+                    cluster.local_topic_changed(topic, False)

@@ -1,342 +1,86 @@
-"""`Cell`: one actor's engine-side state and the loop that feeds it messages.
+"""`Cell`: an actor's cell as the actor sees it, its `Context`, and its parent's controls.
 
-A cell is the actor's `Context` too, so an idle actor costs one cell, one ref and the
-user's instance: no task, and no mailbox until mail arrives. The dispatcher calls
-`run(budget)`; it handles system messages first (they overtake user messages), then up
-to `budget` user messages, and returns a coroutine when something must be awaited (an
-async handler or hook), which the dispatcher awaits and then calls `run` again.
+The engine state and delivery are `CellState`'s (`runtime._engine.state`); this class
+adds what an actor calls on `self.context` (the `actors.Context` API) and what a
+`lowlevel.Parent` calls through `lowlevel.children(self.context)` (`ChildControl`).
+Every call here runs on the actor's own turn.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors import ActorRef, Cancel, Context, Reply
-from actors.errors import MailboxFullError
+from actors import ActorRef, Cancel, Reply
 from actors.messages import Terminated
 from runtime._engine.envelope import Envelope
 from runtime._engine.lifecycle import (
-    CHILD_STARTED,
-    NOTHING,
-    RECREATE,
-    RUNNING,
-    START,
-    STARTING,
-    STOPPED,
-    STOPPING,
-    TEARDOWN,
-    fail,
-    handle_system,
-    kill,
+    construct,
     request_stop,
     set_handler,
-    stopped_error,
+    stop_child,
 )
-from runtime._engine.local_ref import LocalRef, unavailable
+from runtime._engine.local_ref import LocalRef
+from runtime._engine.state import (
+    NOTHING,
+    START,
+    CellState,
+    ChildStarted,
+    Phase,
+    Recreate,
+    Teardown,
+)
 
 if TYPE_CHECKING:
-    from actors import Actor
+    from actors.lowlevel import System
     from actors.mailbox import Mailbox
     from actors.routing import Routing
+    from runtime._engine.host import Host
     from runtime._engine.timers import TimerHandle
-    from runtime._system import ActorSystem
 
-__all__ = ("Cell",)
-
-log = logging.getLogger("repertory")
+__all__ = ("Cell", "new_cell")
 
 
-class Cell(Context):
-    __slots__ = (
-        "actor",
-        "args",
-        "behaviours",
-        "child_cells",
-        "current",
-        "dispatcher",
-        "factory",
-        "failures",
-        "fast",
-        "handler",
-        "handler_async",
-        "held",
-        "kernel",
-        "kwargs",
-        "label",
-        "mailbox",
-        "mailbox_spec",
-        "mode",
-        "name",
-        "parent_cell",
-        "processed",
-        "ref",
-        "restarts",
-        "room_waiters",
-        "scheduled",
-        "scope",
-        "shutdown_timeout",
-        "stashed",
-        "state",
-        "stop_reason",
-        "stop_requested",
-        "supervised",
-        "sysmail",
-        "system",
-        "timers",
-        "uid",
-        "unavailable",
-        "watchers",
-        "watching",
-    )
+def new_cell(
+    host: Host[CellState],
+    parent: CellState | None,
+    factory: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str | None,
+    mailbox: Mailbox | None,
+    uid: int,
+    *,
+    supervised: bool = False,
+    start: bool = True,
+) -> Cell:
+    """Build a cell and its actor under `parent`; queue its Start unless held back.
 
-    def __init__(
-        self,
-        system: ActorSystem,
-        parent: Cell | None,
-        factory: Callable[..., Actor[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        name: str | None,
-        mailbox: Mailbox | None,
-        uid: int,
-    ) -> None:
-        self.system = system
-        self.kernel = system.kernel
-        self.dispatcher = system.dispatcher
-        self.parent_cell = parent
-        self.factory = factory
-        self.args = args
-        self.kwargs = kwargs
-        self.name = name
-        self.uid = uid
-        self.label = f"{system.node}/{name if name is not None else f'${uid}'}"
-        self.mailbox_spec = mailbox if mailbox is not None and mailbox.bounded else None
-        self.ref: LocalRef[Any] = LocalRef(self)
-        self.mailbox: deque[Any] | None = None
-        self.sysmail: deque[tuple[Any, ...]] | None = None
-        self.scheduled = False
-        self.state = STARTING
-        self.fast = self.mailbox_spec is None
-        self.unavailable = False
-        self.current: Any = NOTHING
-        self.actor: Any = None
-        self.handler: Callable[[Any], Any] = _not_started
-        self.handler_async = False
-        # Rarely used state starts as None and is allocated on first use, to keep an
-        # idle actor small.
-        self.behaviours: list[Callable[[Any], Any]] | None = None
-        self.stashed: list[Any] | None = None
-        # An ordered dict as an ordered set: O(1) removal, and the last child is at hand.
-        self.child_cells: dict[Cell, None] | None = None
-        self.watchers: set[Cell] | None = None
-        self.watching: set[Cell] | None = None
-        self.timers: set[Any] | None = None
-        self.room_waiters: list[Any] | None = None
-        self.stop_reason: BaseException | None = None
-        self.shutdown_timeout: float | None = None
-        self.scope: Any = None
-        self.restarts = 0
-        # Messages handled (a failed one too) and failures, for `top` and metrics.
-        self.processed = 0
-        self.failures = 0
-        self.mode: str | None = None
-        self.stop_requested = False
-        # Set by supervisors: the parent hears when this cell has (re)started or torn down.
-        self.supervised = False
-        # Spawned with its START held back by its supervisor (see `_start_child`).
-        self.held = False
+    Raises what the actor's constructor raises; nothing is left behind then.
+    """
+    cell = Cell(host, parent, factory, args, kwargs, name, mailbox, uid)
+    cell.ref = LocalRef(cell)
+    cell.supervised = supervised
+    construct(cell)
+    if parent is not None:
+        if parent.child_cells is None:
+            parent.child_cells = {}
+        parent.child_cells[cell] = None
+    if start:
+        cell.post_signal(START)
+    else:
+        cell.held = True  # its parent starts it later (`start_child`)
+    return cell
 
-    # -- delivery ---------------------------------------------------------------
+
+class Cell(CellState):
+    __slots__ = ()
+
+    # -- Context: what the actor calls on self.context -------------------------------
 
     @property
-    def alive(self) -> bool:
-        return self.state < STOPPING
-
-    def post(self, item: Any) -> None:
-        """Deliver a mailbox item in any state: the path `tell` takes when not fast."""
-        system = self.system
-        if system.threads and system.on_foreign_thread():
-            self.kernel.call_soon_threadsafe(self.post, item)
-            return
-        if self.state >= STOPPING or self.unavailable:
-            self.reject(item, "stopped" if self.state >= STOPPING else "unavailable")
-            return
-        mailbox = self.mailbox
-        if mailbox is None:
-            mailbox = self.mailbox = deque()
-        spec = self.mailbox_spec
-        if spec is not None and len(mailbox) >= spec.capacity:  # type: ignore[operator]
-            if spec.overflow == "reject":
-                raise MailboxFullError(self.label, spec.capacity or 0)
-            if spec.overflow == "drop_new":
-                self.reject(item, "mailbox full (drop_new)")
-                return
-            self.reject(mailbox.popleft(), "mailbox full (drop_old)")
-        mailbox.append(item)
-        self.schedule()
-
-    async def post_waiting(self, item: Any) -> None:
-        """`post`, but wait for room in a full bounded mailbox instead of overflowing."""
-        spec = self.mailbox_spec
-        while (
-            spec is not None
-            and self.state < STOPPING
-            and self.mailbox is not None
-            and len(self.mailbox) >= spec.capacity  # type: ignore[operator]
-        ):
-            slot = self.kernel.slot()
-            if self.room_waiters is None:
-                self.room_waiters = []
-            self.room_waiters.append(slot)
-            await self.kernel.wait(slot, None)
-        self.post(item)
-
-    def post_system(self, message: tuple[Any, ...]) -> None:
-        if self.state == STOPPED:
-            return
-        if self.sysmail is None:
-            self.sysmail = deque()
-        self.sysmail.append(message)
-        self.schedule()
-
-    def schedule(self) -> None:
-        if not self.scheduled:
-            self.scheduled = True
-            self.dispatcher.schedule(self)
-
-    def reject(self, item: Any, reason: str) -> None:
-        """An item that will not be handled: fail its ask, or send it to dead letters."""
-        if type(item) is Envelope:
-            if item.reply is not None:
-                if not item.reply.done():
-                    spec = self.mailbox_spec
-                    # An ask dropped by a full mailbox: say so, not that the actor stopped.
-                    error = (
-                        MailboxFullError(self.label, spec.capacity or 0)
-                        if spec is not None and reason.startswith("mailbox full")
-                        else unavailable(self)
-                    )
-                    item.reply.set_exception(error)
-                return
-            item = item.message
-        self.system.dead_letter(item, self.label, reason)
-
-    def check_askable(self) -> None:
-        if self.state >= STOPPING or self.unavailable:
-            raise unavailable(self)
-
-    # -- the message loop -----------------------------------------------------------
-
-    def run(self, budget: int) -> Coroutine[Any, Any, None] | None:
-        """Handle system messages, then up to `budget` user messages.
-
-        Returns a coroutine when a handler or hook must be awaited; the caller awaits it
-        and calls `run` again. Otherwise the turn is over: the cell goes back on the
-        ready queue if it has more to do, or becomes idle.
-        """
-        while True:
-            if self.sysmail:
-                pending = handle_system(self, self.sysmail.popleft())
-                if pending is not None:
-                    return pending
-                continue
-            mailbox = self.mailbox
-            if self.state != RUNNING or not mailbox or budget <= 0:
-                break
-            if self.handler_async:
-                return self._run_async(budget)
-            budget = self._run_sync(mailbox, budget)
-        self._end_turn()
-        return None
-
-    def _run_sync(self, mailbox: deque[Any], budget: int) -> int:
-        # The hot loop for sync handlers. It stops early when a system message arrives
-        # (stop, restart) or the handler changed (become), so those take effect next.
-        handler = self.handler
-        popleft = mailbox.popleft
-        # Counted once per turn, not per message: `processed` grows by what the budget
-        # shrank, so counting costs the hot loop nothing.
-        given = budget
-        while mailbox and budget > 0:
-            item = popleft()
-            budget -= 1
-            self.current = item
-            if type(item) is Envelope:
-                try:
-                    result = handler(item.message)
-                except Exception as error:
-                    self.processed += given - budget
-                    fail(self, error, item)
-                    return budget
-                reply = item.reply
-                if reply is not None and not reply.done():
-                    reply.set_result(result)
-            else:
-                try:
-                    handler(item)
-                except Exception as error:
-                    self.processed += given - budget
-                    fail(self, error, None)
-                    return budget
-            if self.sysmail or self.handler is not handler:
-                break
-        self.processed += given - budget
-        self.current = NOTHING
-        return budget
-
-    async def _run_async(self, budget: int) -> None:
-        handler = self.handler
-        mailbox = self.mailbox
-        while (
-            mailbox
-            and budget > 0
-            and not self.sysmail
-            and self.state == RUNNING
-            and self.handler is handler
-        ):
-            item = mailbox.popleft()
-            budget -= 1
-            self.processed += 1
-            self.current = item
-            envelope = type(item) is Envelope
-            try:
-                result = await handler(item.message if envelope else item)
-            except Exception as error:
-                fail(self, error, item if envelope else None)
-                return
-            except BaseException:
-                # Cancelled (killed, or the system is closing): the asker must not wait
-                # for its timeout.
-                if envelope and item.reply is not None and not item.reply.done():
-                    item.reply.set_exception(stopped_error(self))
-                raise
-            if envelope:
-                reply = item.reply
-                if reply is not None and not reply.done():
-                    reply.set_result(result)
-        self.current = NOTHING
-
-    def _end_turn(self) -> None:
-        if self.room_waiters:
-            waiters, self.room_waiters = self.room_waiters, None
-            for slot in waiters:
-                if not slot.done():
-                    slot.set_result(None)
-        if self.state == STOPPED:
-            return  # stays "scheduled" forever, so nothing queues it again
-        if self.sysmail is not None and not self.sysmail:
-            # An empty deque costs ~600 bytes: an idle actor keeps none (the START
-            # message alone would otherwise leave one behind in every actor).
-            self.sysmail = None
-        if self.sysmail or (self.state == RUNNING and self.mailbox):
-            self.dispatcher.schedule(self)
-        else:
-            self.scheduled = False
-
-    # -- Context: what the actor calls on self.context -------------------------------------
+    def system(self) -> System:
+        return self.host.system
 
     @property
     def parent(self) -> ActorRef[Any] | None:
@@ -358,15 +102,14 @@ class Cell(Context):
         return None
 
     def spawn(
-        self: Cell,
+        self,
         factory: Any,
         *args: Any,
         name: str | None = None,
         mailbox: Mailbox | None = None,
         **kwargs: Any,
     ) -> Any:
-        system: ActorSystem = self.system
-        return system.spawn_child(self, factory, args, kwargs, name=name, mailbox=mailbox)
+        return self.host.spawn_child(self, factory, args, kwargs, name=name, mailbox=mailbox)
 
     def spawn_pool(
         self,
@@ -386,15 +129,19 @@ class Cell(Context):
     def stop(self, ref: ActorRef[Any] | None = None) -> None:
         if ref is None:
             request_stop(self, None)
+            return
+        target = self.host.local_cell(ref)
+        if target is not None:
+            request_stop(target, None)
         else:
-            self.system.stop(ref)
+            self.host.stop_remote(ref)
 
     def watch(self, ref: ActorRef[Any]) -> None:
-        target = self.system.local_cell(ref)
+        target = self.host.local_cell(ref)
         if target is None:
-            self.system.watch_remote(self, ref)
+            self.host.watch_remote(self, ref)
             return
-        if target.state == STOPPED:  # answer at once, as Erlang's monitor does
+        if target.state == Phase.STOPPED:  # answer at once, as Erlang's monitor does
             self.ref.tell(Terminated(target.ref, target.stop_reason))
             return
         if target.watchers is None:
@@ -405,9 +152,9 @@ class Cell(Context):
         self.watching.add(target)
 
     def unwatch(self, ref: ActorRef[Any]) -> None:
-        target = self.system.local_cell(ref)
+        target = self.host.local_cell(ref)
         if target is None:
-            self.system.unwatch_remote(self, ref)
+            self.host.unwatch_remote(self, ref)
         else:
             if target.watchers is not None:
                 target.watchers.discard(self)
@@ -417,23 +164,17 @@ class Cell(Context):
         # place: the message loop that called us holds this very deque.
         mailbox = self.mailbox
         if mailbox:
-            kept = [
-                item
-                for item in mailbox
-                if not (isinstance(item, Terminated) and item.ref == ref)
-            ]
+            kept = [m for m in mailbox if not (isinstance(m, Terminated) and m.ref == ref)]
             if len(kept) != len(mailbox):
                 mailbox.clear()
                 mailbox.extend(kept)
 
-    def send_after(
-        self: Cell, delay: float, message: Any, to: ActorRef[Any] | None = None
-    ) -> Cancel:
+    def send_after(self, delay: float, message: Any, to: ActorRef[Any] | None = None) -> Cancel:
         target = to if to is not None else self.ref
         timers = self.timers
         if timers is None:
             timers = self.timers = set()
-        handle: TimerHandle = self.system.timers.call_later(delay, target.tell, message)
+        handle: TimerHandle = self.host.timers.call_later(delay, target.tell, message)
         handle.owner = timers
         timers.add(handle)
         return handle
@@ -455,16 +196,6 @@ class Cell(Context):
             self.stashed = []
         self.stashed.append(item)
 
-    def unstash_all(self) -> None:
-        stashed, self.stashed = self.stashed, None
-        if not stashed:
-            return
-        if self.mailbox is None:
-            self.mailbox = deque()
-        self.mailbox.extendleft(reversed(stashed))
-        if self.state < STOPPING:
-            self.schedule()
-
     def become(self, handler: Callable[[Any], Any]) -> None:
         if self.behaviours is None:
             self.behaviours = []
@@ -482,23 +213,23 @@ class Cell(Context):
             slot, item.reply = item.reply, None
         return Reply(slot, self.label)
 
-    # -- the engine's interface for supervisors ------------------------------------------
+    # -- lowlevel.ChildControl: what a Parent does to its children ----------------------
 
-    def _spawn_supervised(
+    def spawn_child(
         self,
         factory: Any,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
-        name: str | None,
-        mailbox: Mailbox | None,
-        shutdown: float | None,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        shutdown: float | None = None,
         before: ActorRef[Any] | None = None,
         start: bool = True,
+        supervised: bool = True,
     ) -> ActorRef[Any]:
-        system: ActorSystem = self.system
-        child = system.start_cell(
-            self, factory, args, kwargs, name, mailbox, supervised=True, start=start
+        child = self.host.start_cell(
+            self, factory, args, kwargs, name, mailbox, supervised=supervised, start=start
         )
         child.shutdown_timeout = shutdown
         sibling = None if before is None else self._child(before)
@@ -509,61 +240,50 @@ class Cell(Context):
             self.child_cells = dict.fromkeys(order)
         return child.ref
 
-    def _child(self, ref: ActorRef[Any]) -> Cell | None:
-        child: Cell | None = self.system.local_cell(ref)
-        if child is None or child.parent_cell is not self:
-            return None
-        return child
-
-    def _start_child(self, ref: ActorRef[Any]) -> None:
+    def start_child(self, ref: ActorRef[Any]) -> None:
         child = self._child(ref)
         if child is not None and child.held:
             child.held = False
-            child.post_system((START,))
+            child.post_signal(START)
 
-    def _report_started(self) -> None:
+    def report_started(self) -> None:
         parent = self.parent_cell
-        if self.supervised and parent is not None and self.state < STOPPING:
-            parent.post_system((CHILD_STARTED, self))
+        if self.supervised and parent is not None and self.state < Phase.STOPPING:
+            parent.post_signal(ChildStarted(self))
 
-    def _teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+    def teardown_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
         child = self._child(ref)
         if child is not None:
-            child.post_system((TEARDOWN, reason))
+            child.post_signal(Teardown(reason))
 
-    def _recreate_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
+    def recreate_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
         child = self._child(ref)
         if child is not None:
-            child.post_system((RECREATE, reason))
+            child.post_signal(Recreate(reason))
 
-    def _stop_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
-        child = self._child(ref)
-        if child is not None and not child.stop_requested:
-            request_stop(child, reason)
-            if child.shutdown_timeout is not None:
-                self.system.timers.call_later(child.shutdown_timeout, kill, child)
-
-    def _report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
+    def stop_child(self, ref: ActorRef[Any], reason: BaseException | None) -> None:
         child = self._child(ref)
         if child is not None:
-            self.system._crashes.decided(child, error, decision, self.label)
+            stop_child(self, child, reason)
 
-    def _set_available(self, ref: ActorRef[Any], available: bool) -> None:
+    def report_failure(self, ref: ActorRef[Any], error: BaseException, decision: str) -> None:
+        child = self._child(ref)
+        if child is not None:
+            self.host.crashes.decided(child, error, decision, self.label)
+
+    def set_available(self, ref: ActorRef[Any], available: bool) -> None:
         child = self._child(ref)
         if child is None or child.unavailable is not available:
             return
         child.unavailable = not available
-        if available:
-            child.fast = child.state == RUNNING and child.mailbox_spec is None
-            return
-        child.fast = False
-        # Whatever waited for the actor fails now instead of waiting out its restart.
-        while child.mailbox:
-            child.reject(child.mailbox.popleft(), "unavailable")
+        child.set_fast()
+        if not available:
+            # Whatever waited for the actor fails now instead of waiting out its restart.
+            while child.mailbox:
+                child.reject(child.mailbox.popleft(), "unavailable")
 
-    def __repr__(self) -> str:
-        return f"<Cell {self.label} state={self.state}>"
-
-
-def _not_started(message: Any) -> Any:
-    raise RuntimeError("actor handled a message before it started")
+    def _child(self, ref: ActorRef[Any]) -> CellState | None:
+        child = self.host.local_cell(ref)
+        if child is None or child.parent_cell is not self:
+            return None
+        return child

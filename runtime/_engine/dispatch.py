@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 
 from runtime._engine.kernel import Kernel
 
-if TYPE_CHECKING:
-    from runtime._engine.cell import Cell
-
-__all__ = ("Dispatcher",)
+__all__ = ("Dispatcher", "Runnable")
 
 log = logging.getLogger("repertory")
 
@@ -35,19 +32,50 @@ BATCH = 100
 YIELD_EVERY = 128
 
 
-class Dispatcher:
-    __slots__ = ("_kernel", "_max_parked", "_parked", "_task_group", "draining", "ready")
+class Runnable(Protocol):
+    """What the dispatcher knows of a cell; what a turn *is* comes in as functions."""
 
-    def __init__(self, kernel: Kernel, task_group: TaskGroup, max_parked: int = 4) -> None:
-        self.ready: deque[Cell] = deque()
+    scheduled: bool
+    scope: Any
+    label: str
+
+
+C = TypeVar("C", bound=Runnable)
+Pending = Coroutine[Any, Any, None] | None
+
+
+class Dispatcher(Generic[C]):
+    __slots__ = ("_abort", "_kernel", "_max_parked", "_parked", "_run", "_task_group",
+                 "draining", "ready")
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        task_group: TaskGroup,
+        run: Callable[[C, int], Pending],
+        abort: Callable[[C, Exception], None],
+        max_parked: int = 4,
+    ) -> None:
+        """`run(cell, budget)` is a cell's turn (a coroutine to await when a handler
+        must be); `abort(cell, error)` stops a cell whose turn raised (an engine bug)."""
+        self.ready: deque[C] = deque()
+        self._run = run
+        self._abort = abort
         self.draining = False
         self._kernel = kernel
         self._task_group = task_group
         self._parked: list[Any] = []
         self._max_parked = max_parked
 
-    def schedule(self, cell: Cell) -> None:
-        """Put `cell` (already marked scheduled) on the ready queue."""
+    def schedule(self, cell: C) -> None:
+        """Put `cell` on the ready queue: every path that makes a cell ready ends here.
+
+        It owns the invariant "a cell is on the ready queue at most once, and is marked
+        `scheduled` from then until its turn ends idle". Callers test `scheduled` first
+        (inline, it is the hot path of `tell`), except a turn that ends with more to do,
+        which puts its still-scheduled cell back.
+        """
+        cell.scheduled = True
         self.ready.append(cell)
         if not self.draining:
             self.wake()
@@ -65,10 +93,10 @@ class Dispatcher:
 
     async def _worker(self) -> None:
         # One cancel scope per worker, not per handler: entering an anyio scope costs
-        # microseconds, so it is done once. Killing an actor (`Cell.kill`) cancels the
+        # microseconds, so it is done once. Killing an actor (`lifecycle.kill`) cancels the
         # scope of the worker that awaits its handler; the worker then carries the
         # actor's stop on in a fresh scope.
-        busy: list[Cell | None] = [None]
+        busy: list[C | None] = [None]
         pending: Coroutine[Any, Any, None] | None = None
         drainer = True  # `wake` started this worker as the drainer
         while True:
@@ -80,13 +108,13 @@ class Dispatcher:
             drainer = False
             if cell is not None:
                 cell.scope = None
-                pending = cell.run(BATCH)
+                pending = self._run(cell, BATCH)
                 busy[0] = cell if pending is not None else None
 
     async def _serve(
         self,
         scope: anyio.CancelScope,
-        busy: list[Cell | None],
+        busy: list[C | None],
         pending: Coroutine[Any, Any, None] | None,
         drainer: bool,
     ) -> None:
@@ -104,9 +132,9 @@ class Dispatcher:
                 while ready:
                     cell = ready.popleft()
                     try:
-                        pending = cell.run(BATCH)
+                        pending = self._run(cell, BATCH)
                     except Exception as error:  # an engine bug: contain it to one actor
-                        _contain(cell, error)
+                        self._contain(cell, error)
                         pending = None
                     if pending is not None:
                         await self._await_handler(scope, busy, cell, pending)
@@ -135,8 +163,8 @@ class Dispatcher:
     async def _await_handler(
         self,
         scope: anyio.CancelScope,
-        busy: list[Cell | None],
-        cell: Cell,
+        busy: list[C | None],
+        cell: C,
         pending: Coroutine[Any, Any, None] | None,
     ) -> None:
         # Hand the drainer role on before awaiting, so other actors keep running.
@@ -148,19 +176,15 @@ class Dispatcher:
             cell.scope = scope
             await pending
             cell.scope = None
-            pending = cell.run(BATCH)
+            pending = self._run(cell, BATCH)
         busy[0] = None
 
-
-def _contain(cell: Cell, error: Exception) -> None:
-    """An error escaped the engine itself while running `cell`: log it loudly and stop
-    that actor, so one bug cannot take every other actor of the system down."""
-    from runtime._engine.lifecycle import terminate
-
-    log.critical("repertory engine error in %s; stopping it: %r", cell.label, error,
-                 exc_info=error)
-    try:
-        cell.stop_reason = error
-        terminate(cell)
-    except Exception:
-        log.critical("could not stop %s cleanly", cell.label, exc_info=True)
+    def _contain(self, cell: C, error: Exception) -> None:
+        """An error escaped the engine itself while running `cell`: log it loudly and stop
+        that actor, so one bug cannot take every other actor of the system down."""
+        log.critical("repertory engine error in %s; stopping it: %r", cell.label, error,
+                     exc_info=error)
+        try:
+            self._abort(cell, error)
+        except Exception:
+            log.critical("could not stop %s cleanly", cell.label, exc_info=True)

@@ -1,24 +1,24 @@
-"""The few primitives the engine needs from the event loop, per anyio backend.
+"""The few primitives the engine needs from the event loop, and what both backends share.
 
 The hot paths (parking a worker, waiting for an ask's answer) use each backend's own
-cheapest primitive instead of anyio's portable ones: an asyncio future with a
-`call_later` deadline, or trio's `wait_task_rescheduled`. Everything else in the engine
-uses anyio. A *slot* is a one-shot result with `set_result`, `set_exception` and `done()`
-(an `asyncio.Future` has exactly that shape; `_TrioSlot` copies it).
+cheapest primitive instead of anyio's portable ones: an asyncio future, or trio's
+`wait_task_rescheduled` (`runtime._engine.kernel_asyncio`, `runtime._engine.kernel_trio`;
+`runtime._engine.backends.current_kernel` picks one). Everything else in the engine uses
+anyio. A *slot* is a one-shot result with `set_result`, `set_exception` and `done()` (an
+`asyncio.Future` has exactly that shape; `TrioSlot` copies it).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ("Expired", "Kernel", "Slot", "current_kernel")
+from actors.errors import AskTimeoutError
+
+__all__ = ("Deadlines", "Expired", "Kernel", "Slot", "wait_answer")
 
 
 class Expired(Exception):
@@ -31,11 +31,50 @@ class Slot(Protocol):
     def set_exception(self, error: BaseException, /) -> None: ...
 
 
+class Deadlines:
+    """Deadlines grouped by the millisecond they fall in: one timer per bucket.
+
+    One timer per millisecond instead of one per wait, which would cost a heap push and
+    a cancel (or a cancel scope) on every ask. A deadline fires at most 1 ms late, by
+    failing every slot still in its bucket with `Expired`.
+    """
+
+    __slots__ = ("_buckets", "_call_at", "_now")
+
+    def __init__(
+        self, now: Callable[[], float], call_at: Callable[[float, Callable[[int], None], int], Any]
+    ) -> None:
+        self._now = now
+        self._call_at = call_at  # call_at(when, callback, key): run callback(key) at `when`
+        self._buckets: dict[int, set[Any]] = {}
+
+    def bucket(self, timeout: float) -> set[Any]:
+        """The set to put a slot in (and discard it from) for a wait of `timeout` s."""
+        key = math.ceil((self._now() + timeout) * 1000.0)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = set()
+            self._call_at(key / 1000.0, self._expire, key)
+        return bucket
+
+    def _expire(self, key: int) -> None:
+        for slot in self._buckets.pop(key, ()):
+            if not slot.done():
+                slot.set_exception(Expired())
+
+
 class Kernel:
-    """Backend primitives; one instance per running `ActorSystem`."""
+    """Backend primitives; one instance per running `ActorSystem`.
+
+    `threads` counts blocking handlers running in worker threads now: while it is
+    non-zero, a `tell` checks which thread it is on (`on_foreign_thread`).
+    """
 
     name: str
     loop_thread: int
+    threads: int = 0
+    # Asks that ran out of time (local and remote), for metrics.
+    asks_timed_out: int = 0
 
     def slot(self) -> Any:
         raise NotImplementedError
@@ -57,81 +96,20 @@ class Kernel:
     def attach_timers(self, timers: Any) -> None:
         """The system's timers, for backends whose loop has no `call_at` of its own."""
 
+    def on_foreign_thread(self) -> bool:
+        """Whether the caller runs outside the event loop's thread."""
+        return threading.get_ident() != self.loop_thread
+
     @staticmethod
     def now() -> float:
         return time.monotonic()
 
 
-class _AsyncioKernel(Kernel):
-    name = "asyncio"
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.loop_thread = threading.get_ident()
-        # A bound method: creating a slot is one C call on the hot path.
-        self.slot = self.loop.create_future  # type: ignore[method-assign]
-        # Deadlines grouped by the millisecond they fall in: one loop timer per bucket
-        # instead of one TimerHandle per wait, which costs a heap push and a cancel on
-        # every ask. A deadline fires at most 1 ms late.
-        self._buckets: dict[int, set[asyncio.Future[Any]]] = {}
-        self._callback_context = _backend_named_context()
-
-    async def wait(self, slot: asyncio.Future[Any], timeout: float | None) -> Any:
-        if timeout is None:
-            return await slot
-        key = math.ceil((self.loop.time() + timeout) * 1000.0)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = set()
-            self.loop.call_at(key / 1000.0, self._expire, key)
-        bucket.add(slot)
-        try:
-            return await slot
-        finally:
-            bucket.discard(slot)
-
-    def _expire(self, key: int) -> None:
-        for slot in self._buckets.pop(key, ()):
-            if not slot.done():
-                slot.set_exception(Expired())
-
-    async def checkpoint(self) -> None:
-        await asyncio.sleep(0)
-
-    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
-        # `fn` runs as a loop callback, outside any task, where anyio cannot tell the
-        # backend; in this context it can, so `fn` may start a task (a tell from a
-        # blocking actor's thread wakes a worker).
-        self.loop.call_soon_threadsafe(fn, *args, context=self._callback_context)
-
-
-def _backend_named_context() -> contextvars.Context:
-    context = contextvars.copy_context()
+async def wait_answer(kernel: Kernel, slot: Any, timeout: float | None, target: str) -> Any:
+    """Wait for the answer to an ask of `target`: the one place where a deadline that
+    passed becomes the asker's `AskTimeoutError` (local asks, remote asks, lookups)."""
     try:
-        from sniffio import current_async_library_cvar
-    except ImportError:  # without sniffio anyio asks asyncio, which works in callbacks
-        return context
-    context.run(current_async_library_cvar.set, "asyncio")
-    return context
-
-
-def current_kernel() -> Kernel:
-    """The kernel for the backend this task runs on."""
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            trio.lowlevel.current_task()
-        except RuntimeError:
-            pass
-        else:
-            from runtime._engine.kernel_trio import TrioKernel
-
-            return TrioKernel()
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise RuntimeError(
-            "an ActorSystem must be entered inside a running event loop: "
-            "use `async with ActorSystem(...)` under anyio.run() (asyncio or trio)"
-        ) from None
-    return _AsyncioKernel()
+        return await kernel.wait(slot, timeout)
+    except Expired:
+        kernel.asks_timed_out += 1
+        raise AskTimeoutError(target, timeout or 0.0) from None

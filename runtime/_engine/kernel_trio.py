@@ -5,7 +5,6 @@ Imported only when a system runs on trio, so asyncio users never import trio.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import outcome
 import trio
 
-from runtime._engine.kernel import Expired, Kernel
+from runtime._engine.kernel import Deadlines, Expired, Kernel
 
 __all__ = ("TrioKernel", "TrioSlot")
 
@@ -70,10 +69,13 @@ class TrioKernel(Kernel):
         self._timers: Any = None
         # As on asyncio: one timer per millisecond of deadlines, not a cancel scope per
         # wait (a scope per ask cost about a sixth of a local round trip).
-        self._buckets: dict[int, set[TrioSlot]] = {}
+        self._deadlines = Deadlines(self.now, self._call_at)
 
     def attach_timers(self, timers: Any) -> None:
         self._timers = timers
+
+    def _call_at(self, when: float, fn: Callable[[int], None], key: int) -> None:
+        self._timers.call_later(max(when - self.now(), 0.0), fn, key)
 
     def slot(self) -> TrioSlot:
         return TrioSlot()
@@ -91,22 +93,12 @@ class TrioKernel(Kernel):
             return await slot.wait()
         if self._timers is None:  # before the system's timers run
             return await self.wait_timer(slot, timeout)
-        now = self.now()
-        key = math.ceil((now + timeout) * 1000.0)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = set()
-            self._timers.call_later(max(key / 1000.0 - now, 0.0), self._expire, key)
+        bucket = self._deadlines.bucket(timeout)
         bucket.add(slot)
         try:
             return await slot.wait()
         finally:
             bucket.discard(slot)
-
-    def _expire(self, key: int) -> None:
-        for slot in self._buckets.pop(key, ()):
-            if not slot.done():
-                slot.set_exception(Expired())
 
     async def checkpoint(self) -> None:
         await trio.lowlevel.checkpoint()

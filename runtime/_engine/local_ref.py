@@ -8,14 +8,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors import ActorRef
-from actors.errors import ActorStoppedError, ActorUnavailableError, AskTimeoutError
 from runtime._engine.envelope import Envelope
-from runtime._engine.kernel import Expired
+from runtime._engine.kernel import wait_answer
 
 if TYPE_CHECKING:
-    from runtime._engine.cell import Cell
+    from runtime._engine.state import CellState
 
-__all__ = ("LocalRef",)
+__all__ = ("LocalRef", "cell_of")
 
 M = TypeVar("M", contravariant=True)
 _get_ident = threading.get_ident
@@ -24,26 +23,23 @@ _get_ident = threading.get_ident
 class LocalRef(ActorRef[M]):
     __slots__ = ("_cell",)
 
-    def __init__(self, cell: Cell) -> None:
+    def __init__(self, cell: CellState) -> None:
         self._cell = cell
 
     def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
         # The hot path, kept flat on purpose: one attribute test decides between the
-        # fast path (a running actor with an unbounded mailbox, on the loop's thread)
-        # and `Cell.post`, which handles every other case.
+        # fast case of `CellState.post` (a cell taking mail without checks, on the
+        # loop's thread), inlined here, and `post` itself for every other case. Making
+        # the cell ready goes through `Dispatcher.schedule`, which owns that invariant.
         cell = self._cell
         item: Any = message if sender is None else Envelope(message, sender, None)
-        if cell.fast and (not cell.system.threads or _get_ident() == cell.kernel.loop_thread):
+        if cell.fast and (not cell.kernel.threads or _get_ident() == cell.kernel.loop_thread):
             mailbox = cell.mailbox
             if mailbox is None:
                 mailbox = cell.mailbox = deque()
             mailbox.append(item)
             if not cell.scheduled:
-                cell.scheduled = True
-                dispatcher = cell.dispatcher
-                dispatcher.ready.append(cell)
-                if not dispatcher.draining:
-                    dispatcher.wake()
+                cell.dispatcher.schedule(cell)
         else:
             cell.post(item)
 
@@ -59,26 +55,19 @@ class LocalRef(ActorRef[M]):
         cell = self._cell
         kernel = cell.kernel
         slot = kernel.slot()
-        if cell.fast and not cell.system.threads:
-            # `tell`'s fast path, inlined: asks are as hot as tells.
+        if cell.fast and not kernel.threads:
+            # `tell`'s inlined fast case again: asks are as hot as tells (an ask is
+            # always on the loop's thread, so only the thread count is tested).
             mailbox = cell.mailbox
             if mailbox is None:
                 mailbox = cell.mailbox = deque()
             mailbox.append(Envelope(message, None, slot))
             if not cell.scheduled:
-                cell.scheduled = True
-                dispatcher = cell.dispatcher
-                dispatcher.ready.append(cell)
-                if not dispatcher.draining:
-                    dispatcher.wake()
+                cell.dispatcher.schedule(cell)
         else:
             cell.check_askable()
             cell.post(Envelope(message, None, slot))
-        try:
-            return await kernel.wait(slot, timeout)
-        except Expired:
-            cell.system._asks_timed_out += 1
-            raise AskTimeoutError(cell.label, timeout or 0.0) from None
+        return await wait_answer(kernel, slot, timeout, cell.label)
 
     @property
     def name(self) -> str | None:
@@ -100,11 +89,10 @@ class LocalRef(ActorRef[M]):
 
     def _identity(self) -> tuple[str, int]:
         cell = self._cell
-        return (cell.system.node, cell.uid)
+        return (cell.host.node, cell.uid)
 
 
-def unavailable(cell: Cell) -> Exception:
-    """The error for an ask to `cell` that cannot be answered now."""
-    if cell.unavailable:
-        return ActorUnavailableError(cell.label)
-    return ActorStoppedError(cell.label)
+def cell_of(ref: ActorRef[Any]) -> CellState | None:
+    """The cell behind `ref` if it is a local ref (under any wrapping), else None."""
+    ref = ref._unwrap()
+    return ref._cell if type(ref) is LocalRef else None

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from runtime._engine.lifecycle import STATE_NAMES, SUSPENDED
+from actors.lowlevel import Parent
 
 if TYPE_CHECKING:
-    from runtime._engine.cell import Cell
+    from runtime._engine.state import CellState
 
 __all__ = ("ActorInfo", "describe")
 
@@ -30,23 +30,19 @@ class ActorInfo(msgspec.Struct, frozen=True):
     failures: int = 0  # times its handler or a hook raised
 
 
-def describe(cell: Cell) -> ActorInfo:
+def describe(cell: CellState) -> ActorInfo:
     parent = cell.parent_cell
     actor = cell.actor
-    status = STATE_NAMES[cell.state]
-    if cell.state == SUSPENDED and cell.mode == "down":
-        status = "restarting"
-    describe_actor = getattr(actor, "_describe", None)
     return ActorInfo(
         address=cell.label,
         name=cell.name,
         parent=None if parent is None or parent.parent_cell is None else parent.label,
         actor_type=type(actor).__qualname__ if actor is not None else "?",
-        status=status,
+        status=cell.state.label,
         restarts=cell.restarts,
         mailbox=len(cell.mailbox) if cell.mailbox else 0,
-        node=cell.system.node,
-        details=describe_actor() if describe_actor is not None else {},
+        node=cell.host.node,
+        details=actor.describe() if isinstance(actor, Parent) else {},
         processed=cell.processed,
         failures=cell.failures,
     )

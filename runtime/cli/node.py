@@ -39,12 +39,13 @@ def check_node_options(args: argparse.Namespace) -> Any:
     return load_app(args.app) if args.app else None
 
 
-def spawn_app(system: ActorSystem, app: Any) -> None:
-    """A tree or an actor class is spawned; a function of the system may return one."""
+async def start_app(system: ActorSystem, app: Any) -> None:
+    """A tree or an actor class is started (the node is ready once it has); a function
+    of the system may return one."""
     if callable(app) and not hasattr(app, "spawn_under") and not isinstance(app, type):
         app = app(system)
     if app is not None:
-        system.spawn(app)
+        await system.start(app)
 
 
 def app_modules(spec: str | None) -> tuple[str, ...]:
@@ -78,7 +79,7 @@ async def run_node(args: argparse.Namespace) -> None:
 
 async def _serve(system: ActorSystem, app: Any, args: argparse.Namespace, signals: Any) -> None:
     if app is not None:
-        spawn_app(system, app)
+        await start_app(system, app)
     if args.http is not None:
         from runtime.web import serve
 

@@ -1,0 +1,87 @@
+"""A/B: the local hot paths of two source trees, measured in turns in one run.
+
+``python -m bench.ab OLD_TREE [NEW_TREE] [--rounds N]`` runs `bench.local`'s tell and
+ask figures (sync handler) on both anyio backends, each run in a fresh child process
+whose ``PYTHONPATH`` is one tree, taking turns old, new, old, new... so that both see
+the same drift of a shared machine. It prints, per figure, each side's median rate and
+the median of the per-round ratios new/old (1.00 = unchanged). Make OLD_TREE with
+``git worktree add /tmp/old <commit>`` (or ``git archive <commit> | tar -x -C DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ("main",)
+
+# Smaller than the suite's counts: many short turns beat few long ones against drift.
+COUNTS = {"tell": 100_000, "ask": 10_000}
+
+_CHILD = """
+import json, sys, time
+import anyio
+from bench.local import _Counter, _Echo, _on
+
+figure, backend, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+async def tell(system):
+    done = anyio.Event()
+    counter = system.spawn(_Counter, n, done)
+    start = time.perf_counter()
+    for i in range(n):
+        counter.tell(i)
+    await done.wait()
+    return time.perf_counter() - start
+
+async def ask(system):
+    echo = system.spawn(_Echo)
+    await echo.ask(-1, timeout=5.0)
+    start = time.perf_counter()
+    for i in range(n):
+        await echo.ask(i, timeout=5.0)
+    return time.perf_counter() - start
+
+run = _on(backend, {"tell": tell, "ask": ask}[figure])
+print(json.dumps(max(n / run() for _ in range(3))))
+"""
+
+
+def _rate(tree: Path, figure: str, backend: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, figure, backend, str(COUNTS[figure])],
+        cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=300,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path, nargs="?", default=Path(__file__).parent.parent)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(f"old: {args.old}\nnew: {args.new}\n")
+    for backend in ("asyncio", "trio"):
+        for figure in COUNTS:
+            old: list[float] = []
+            new: list[float] = []
+            for _ in range(args.rounds):
+                old.append(_rate(args.old.resolve(), figure, backend))
+                new.append(_rate(args.new.resolve(), figure, backend))
+            ratio = statistics.median(b / a for a, b in zip(old, new, strict=True))
+            print(
+                f"{backend:8} {figure:5} old {statistics.median(old):>11,.0f}/s  "
+                f"new {statistics.median(new):>11,.0f}/s  new/old {ratio:.3f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tracemalloc
@@ -28,6 +29,8 @@ __all__ = (
     "best_rates",
     "child_result",
     "collect",
+    "paired_ratio",
+    "ratio_range",
     "rss_bytes",
     "run_child",
     "run_child_json",
@@ -79,6 +82,27 @@ def best_rates(
             seconds = run_once()
             rates[name].append(n / seconds if seconds > 0 else float("inf"))
     return {name: Result(max(r), n, runs=[round(x) for x in r]) for name, r in rates.items()}
+
+
+def paired_ratio(ours: Result, baseline: Result) -> float | None:
+    """The median of the per-round ratios ours / baseline, for runs that took turns
+    (`best_rates`): round i of each ran under the same load, so each round's ratio
+    holds when the machine's load drifts, and the median drops a disturbed round.
+    None if the two do not have the same number of runs."""
+    ratios = _round_ratios(ours, baseline)
+    return statistics.median(ratios) if ratios else None
+
+
+def ratio_range(ours: Result, baseline: Result) -> tuple[float, float] | None:
+    """The lowest and highest per-round ratio (see `paired_ratio`)."""
+    ratios = _round_ratios(ours, baseline)
+    return (min(ratios), max(ratios)) if ratios else None
+
+
+def _round_ratios(ours: Result, baseline: Result) -> list[float]:
+    if not ours.runs or len(ours.runs) != len(baseline.runs):
+        return []
+    return [a / b for a, b in zip(ours.runs, baseline.runs, strict=True) if b]
 
 
 def rss_bytes() -> int:

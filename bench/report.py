@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench._harness import REPEATS, Result
+from bench._harness import REPEATS, Result, paired_ratio, ratio_range
 
 __all__ = (
     "PEERS", "Row", "Target", "format_table", "legend", "machine_info", "module_rows",
@@ -39,15 +39,14 @@ class Target:
         ours = _value(row.ours)
         if ours is None:
             return None
-        if self.against == "absolute":
-            reference = 1.0
-        elif self.against == "baseline":
-            reference = _value(row.baseline)  # type: ignore[assignment]
+        if self.against == "baseline":
+            ratio = row.ratio  # paired where ours and the baseline took turns
         else:
-            reference = _value(row.peers.get(self.against))  # type: ignore[assignment]
-        if reference is None or reference == 0:
+            reference = 1.0 if self.against == "absolute" else _value(
+                row.peers.get(self.against))
+            ratio = ours / reference if reference else None
+        if ratio is None:
             return None
-        ratio = ours / reference
         return ratio >= self.threshold if row.higher_is_better else ratio <= self.threshold
 
 
@@ -64,11 +63,36 @@ class Row:
     peers: dict[str, Result | str] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
     higher_is_better: bool = True
+    # Ours and the baseline took turns, run for run (A B A B): the ratio is then the
+    # median of the per-round ratios, not best / best.
+    paired: bool = False
 
     @property
     def ratio(self) -> float | None:
+        """ours / baseline: paired (see `paired`) when it can be, else best / best."""
+        if self.paired and isinstance(self.ours, Result) and isinstance(self.baseline, Result):
+            paired = paired_ratio(self.ours, self.baseline)
+            if paired is not None:
+                return paired
         ours, base = _value(self.ours), _value(self.baseline)
         return ours / base if ours is not None and base else None
+
+    @property
+    def ratio_range(self) -> tuple[float, float] | None:
+        """The lowest and highest per-round ratio, for a paired row."""
+        if self.paired and isinstance(self.ours, Result) and isinstance(self.baseline, Result):
+            return ratio_range(self.ours, self.baseline)
+        return None
+
+    def ratio_text(self) -> str:
+        """``0.93x [0.88-0.97]`` paired (median [range]), ``~0.93x`` best / best."""
+        ratio = self.ratio
+        if ratio is None:
+            return "-"
+        spread = self.ratio_range
+        if spread is None:
+            return f"~{ratio:.2f}x"
+        return f"{ratio:.2f}x [{spread[0]:.2f}-{spread[1]:.2f}]"
 
     def verdict(self) -> str:
         checks = [(t.label, t.met(self)) for t in self.targets]
@@ -84,6 +108,8 @@ class Row:
             "baseline": _cell_json(self.baseline),
             "baseline_name": self.baseline_name,
             "ratio": self.ratio,
+            "paired": self.paired,
+            "ratio_range": self.ratio_range,
             "peers": {name: _cell_json(cell) for name, cell in self.peers.items()},
             "targets": [{"target": t.label, "against": t.against, "threshold": t.threshold,
                          "met": t.met(self)} for t in self.targets],
@@ -104,6 +130,7 @@ class Row:
             targets=[Target(t["target"], t["against"], t["threshold"])
                      for t in data.get("targets", ())],
             higher_is_better=bool(data.get("higher_is_better", True)),
+            paired=bool(data.get("paired", False)),
         )
 
 
@@ -147,7 +174,7 @@ def format_table(rows: Sequence[Row]) -> str:
     lines = [header]
     reasons: dict[str, int] = {}
     for row in rows:
-        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
+        ratio = row.ratio_text()
         ours = [_cell(cell, reasons) for cell in (row.ours, row.trio, row.baseline)]
         peers = [_cell(row.peers.get(name), reasons, show_n=True) for name in PEERS]
         lines.append([row.figure, row.unit, *ours, ratio, *peers, row.verdict() or "-"])
@@ -173,8 +200,10 @@ def legend(rows: Sequence[Row]) -> str:
         f"Rates: best of {REPEATS} runs, each in a fresh event loop and system; a rate's "
         "baseline runs take turns with ours in the same process.",
         "Memory: one run (it barely varies), started idle actors with their refs kept.",
-        "ratio = ours on asyncio / baseline. Peers ran their own counts (n); every figure "
-        "is a rate or a per-actor cost, so the counts do not change what it means.",
+        "ratio = ours on asyncio / baseline: where they took turns (A B A B), the median of "
+        "the per-round ratios [lowest-highest]; ~ marks best / best.",
+        "Peers ran their own counts (n); every figure is a rate or a per-actor cost, so the "
+        "counts do not change what it means.",
         "Baselines: " + "; ".join(baselines) + ".",
     ])
 

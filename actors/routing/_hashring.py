@@ -11,8 +11,9 @@ import hashlib
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
+from zlib import crc32
 
-__all__ = ["HashRing", "key_bytes"]
+__all__ = ["HashRing", "key_bytes", "key_position"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -36,17 +37,33 @@ def key_bytes(key: object) -> bytes:
     return repr(key).encode("utf-8")
 
 
+def key_position(key: object) -> int:
+    """Where `key` sits on the ring (0 to 2**32 - 1): the CRC-32 of its `key_bytes`.
+
+    Not ``hash()``: str hashes are salted per process, and the ring must map a key to
+    the same member on every node and after every restart. CRC-32, not a cryptographic
+    hash, because this runs for every message a pool routes by key; it spreads keys
+    evenly, and members' points (made once) come from blake2b, so that no structure
+    in CRC-32 lines keys up with members.
+    """
+    kind = type(key)  # the common kinds without key_bytes' isinstance tests
+    if kind is str:
+        return crc32(key.encode("utf-8"))  # type: ignore[attr-defined]
+    if kind is bytes:
+        return crc32(key)  # type: ignore[arg-type]
+    return crc32(key_bytes(key))
+
+
 def _point(data: bytes) -> int:
-    # blake2b, not hash(): str hashes are salted per process, and the ring must map a
-    # key to the same member on every node and after every restart.
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "big")
 
 
 class HashRing(Generic[T]):
     """Members placed at ``vnodes`` pseudo-random points each on a 64-bit ring.
 
-    A key belongs to the member owning the first point at or after the key's hash,
-    wrapping around. Guarantees:
+    A key belongs to the member owning the first point at or after the key's position
+    (`key_position`), wrapping around. A lookup costs a CRC-32 and a binary search
+    over the points, whatever the number of distinct keys. Guarantees:
 
     * Deterministic: the mapping depends only on the set of members (by their
       :func:`key_bytes`) and ``vnodes``, not on the order they were added, the process
@@ -107,8 +124,18 @@ class HashRing(Generic[T]):
         points = self._points
         if not points:
             raise LookupError(f"cannot map key {key!r}: the hash ring has no members; add one")
-        index = bisect_left(points, _point(key_bytes(key)))
+        index = bisect_left(points, key_position(key))
         return self._owners[index if index < len(points) else 0]
+
+    def table(self) -> tuple[list[int], list[T]]:
+        """The sorted points and their owners, for a caller that maps many keys itself:
+        ``owners[bisect_left(points, key_position(key))]`` is `lookup(key)`. `owners`
+        has one entry more than `points` (the first owner again, for keys past the
+        last point). Both are rebuilt, not changed, when members change; raises
+        LookupError when the ring is empty."""
+        if not self._points:
+            raise LookupError("the hash ring has no members; add one")
+        return self._points, [*self._owners, self._owners[0]]
 
     def _enter(self, member: T) -> None:
         if member in self._members:

@@ -10,27 +10,31 @@ extra hop through a router's mailbox; an `ask` answers from the worker that got 
 Routings:
 
 - ``round_robin``: each worker in turn;
-- ``random``: a worker picked at random;
+- ``random``: a worker picked at random, uniformly and independently per message;
 - ``broadcast``: a `tell` reaches every worker; an `ask` goes to one (in turn) and is
   answered once;
 - ``consistent_hash``: ``key=`` maps a message to a key; the same key reaches the same
   worker while the pool's size is unchanged (a pool keeps its size; the ring under it,
   `HashRing`, moves about 1/n of the keys when it gains a member);
 - ``smallest_mailbox``: the worker with the fewest waiting messages, an empty one
-  first; a worker whose mailbox cannot be read (on another node) counts as busier
-  than any local one. A worker busy with its last message has an empty mailbox and
-  counts as idle. It reads every mailbox when none is empty: the dearest routing.
+  first, by a running count per worker that the chosen worker's mailbox confirms on
+  every message (all are read when it is not empty, except within a burst of tells,
+  where nothing drains: see `_SmallestMailbox`); a worker whose mailbox cannot be read
+  (on another node) counts as busier than any local one. A worker busy with its last
+  message has an empty mailbox and counts as idle.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, get_args
+from zlib import crc32
 
 from actors._ref import ActorRef
-from actors.routing._hashring import HashRing
+from actors.routing._hashring import HashRing, key_position
 from actors.routing._validate import invalid_choice
 
 __all__ = ("ROUTINGS", "PoolRef", "Routing", "check_routing")
@@ -72,8 +76,7 @@ class PoolRef(ActorRef[M]):
     >>> # pool.tell(image); await pool.ask(image, timeout=2.0)
     """
 
-    __slots__ = ("_key", "_next", "_owners", "_pool", "_ring", "_routing", "_sized", "_turn",
-                 "_workers")
+    __slots__ = ("_key", "_next", "_pool", "_routing", "_workers")
 
     def __new__(
         cls, routing: Routing, key: Callable[[Any], Any] | None = None, size: int = 1
@@ -98,16 +101,13 @@ class PoolRef(ActorRef[M]):
 
     def _route_to(self, workers: tuple[ActorRef[Any], ...]) -> None:
         self._workers = workers
-        # Cycles: workers in turn (one C call per tell), and their indices for the scan
-        # of smallest_mailbox.
+        # Workers in turn, one C call per tell (round_robin; broadcast's asks).
         self._next = itertools.cycle(workers).__next__
-        self._turn = itertools.cycle(range(len(workers))).__next__
-        # Whether each worker's mailbox can be read (a local one), for smallest_mailbox.
-        self._sized = tuple(hasattr(worker, "mailbox_size") for worker in workers)
-        self._ring: HashRing[ActorRef[Any]] | None = None
-        self._owners: dict[str | int, ActorRef[Any]] = {}
-        if self._routing == "consistent_hash" and workers:
-            self._ring = HashRing(workers)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Set up what this routing keeps for `self._workers` (a subclass's own slots);
+        called again when the pool restarts with fresh workers."""
 
     @property
     def _actor(self) -> ActorRef[Any]:
@@ -187,62 +187,125 @@ class _Broadcast(PoolRef[Any]):
 
 
 class _Random(PoolRef[Any]):
-    __slots__ = ()
+    """Each message to a worker drawn at random, uniformly, independently of the others."""
 
-    # 32 random bits modulo the size: a bias of size / 2**32, and twice as fast as
-    # random.choice, which matters on a path as hot as tell.
+    __slots__ = ("_draw",)
+
+    def _prepare(self) -> None:
+        # Not bound to workers yet: fail as round_robin does (StopIteration).
+        self._draw = _random_workers(self._workers) if self._workers else self._next
+
     def pick(self, message: Any) -> ActorRef[Any]:
-        workers = self._workers
-        return workers[_random_bits(32) % len(workers)]
+        return self._draw()
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        workers = self._workers
-        workers[_random_bits(32) % len(workers)].tell(message, sender)
+        self._draw().tell(message, sender)  # one C call to pick, as round_robin
+
+
+def _random_workers(workers: tuple[ActorRef[Any], ...]) -> Callable[[], ActorRef[Any]]:
+    """A function returning a worker drawn at random on each call, at the cost of one
+    C call: it steps through batches of random bytes, each byte mapped to a worker
+    by `bytes.translate` (bytes past the largest multiple of the pool's size are
+    dropped, so every worker is equally likely), drawn from `random` as needed."""
+    count = len(workers)
+    if count > 256:  # one byte cannot name each worker: draw bits instead
+        bits = random.getrandbits
+        return lambda: workers[bits(32) % count]  # a bias of count / 2**32
+    usable = 256 - 256 % count
+    table = bytes(b % count for b in range(256))
+    drop = bytes(range(usable, 256))
+
+    def batch(_: object) -> list[ActorRef[Any]]:
+        drawn = random.randbytes(_DRAW_BATCH).translate(table, drop)
+        return list(map(workers.__getitem__, drawn))
+
+    return itertools.chain.from_iterable(map(batch, itertools.repeat(None))).__next__
 
 
 class _ConsistentHash(PoolRef[Any]):
-    __slots__ = ()
+    """A message goes to the ring's owner of its key: a CRC-32 and a binary search per
+    message, whatever the number of distinct keys (the ring never changes while the
+    pool lives, so its table is taken once)."""
+
+    __slots__ = ("_owners", "_points")
+
+    def _prepare(self) -> None:
+        self._points: list[int] = []
+        self._owners: list[ActorRef[Any]] = []
+        if self._workers:
+            self._points, self._owners = HashRing(self._workers).table()
 
     def pick(self, message: Any) -> ActorRef[Any]:
-        assert self._ring is not None and self._key is not None
-        key = self._key(message)
-        # The ring hashes with blake2b, which costs more than the tell: remember the
-        # owners of str and int keys (the ring never changes while the pool lives).
-        # By exact type, so that True and 1.0 are not taken for 1: the ring maps them
-        # by their repr, apart from 1.
-        kind = type(key)
-        if kind is str or kind is int:
-            owner = self._owners.get(key)
-            if owner is None:
-                if len(self._owners) >= _MAX_OWNERS:
-                    self._owners.clear()
-                owner = self._owners[key] = self._ring.lookup(key)
-            return owner
-        return self._ring.lookup(key)
+        assert self._key is not None
+        return self._owners[bisect_left(self._points, key_position(self._key(message)))]
+
+    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
+        # `pick`, inlined with `key_position`'s str case: a pool's tell is as hot as
+        # a plain one.
+        key = self._key(message)  # type: ignore[misc]
+        position = crc32(key.encode("utf-8")) if type(key) is str else key_position(key)
+        self._owners[bisect_left(self._points, position)].tell(message, sender)
 
 
 class _SmallestMailbox(PoolRef[Any]):
-    __slots__ = ()
+    """The worker with the fewest waiting messages, by a running count checked on use.
+
+    The pool keeps a count per worker: what it last read from the mailbox plus what it
+    sent since. Each message reads the mailbox of the worker with the smallest count
+    (the first such): if it is empty, or holds just what the count says while the
+    last full read is trusted, the message goes there; otherwise the pool reads every
+    mailbox and takes the smallest. A full read that finds no mailbox drained since the
+    one before (no worker ran: a burst of tells) is trusted for `_TRUST_ROUNDS` rounds
+    of messages; one that finds a drained mailbox is not, so under asks and light load
+    every pick that finds no empty mailbox reads them all. A worker whose mailbox
+    cannot be read (on another node) counts as busier than any local one.
+    """
+
+    __slots__ = ("_counts", "_readable", "_trusted")
+
+    def _prepare(self) -> None:
+        self._readable = tuple(hasattr(worker, "mailbox_size") for worker in self._workers)
+        self._counts = [0 if readable else _UNKNOWN_SIZE for readable in self._readable]
+        self._trusted = 0  # picks left that may trust the counts
 
     def pick(self, message: Any) -> ActorRef[Any]:
-        # Start the scan at the next worker in turn, so that equally idle workers share
-        # the load instead of the first one taking everything; an empty mailbox ends it.
-        workers, sized = self._workers, self._sized
-        count = len(workers)
-        index = self._turn()
-        best, best_size = workers[index], _UNKNOWN_SIZE
-        for _ in range(count):
-            if sized[index]:
-                worker = workers[index]
-                size = worker.mailbox_size  # type: ignore[attr-defined]
-                if not size:
-                    return worker
-                if size < best_size:
-                    best, best_size = worker, size
-            index += 1
-            if index == count:
-                index = 0
-        return best
+        counts = self._counts
+        index = counts.index(min(counts))
+        if self._readable[index]:
+            size = self._workers[index].mailbox_size  # type: ignore[attr-defined]
+            if size != counts[index] or (size and self._trusted <= 0):
+                index = self._reread()
+            elif size:
+                self._trusted -= 1
+        counts[index] += 1
+        return self._workers[index]
+
+    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
+        # `pick`, inlined: a pool's tell is as hot as a plain one. `_reread` keeps
+        # the rule for when the counts are trusted.
+        counts = self._counts
+        index = counts.index(min(counts))
+        workers = self._workers
+        if self._readable[index]:
+            size = workers[index].mailbox_size  # type: ignore[attr-defined]
+            if size != counts[index] or (size and self._trusted <= 0):
+                index = self._reread()
+            elif size:
+                self._trusted -= 1
+        counts[index] += 1
+        workers[index].tell(message, sender)
+
+    def _reread(self) -> int:
+        """Read every mailbox into the counts (in place: callers hold the list); the
+        index of the smallest."""
+        counts = self._counts
+        fresh = [worker.mailbox_size if readable else count  # type: ignore[attr-defined]
+                 for worker, readable, count in zip(self._workers, self._readable, counts,
+                                                    strict=True)]
+        drained = any(now < before for now, before in zip(fresh, counts, strict=True))
+        self._trusted = 0 if drained else _TRUST_ROUNDS * len(fresh)
+        counts[:] = fresh
+        return fresh.index(min(fresh))
 
 
 _BY_ROUTING: dict[str, type[PoolRef[Any]]] = {
@@ -252,6 +315,8 @@ _BY_ROUTING: dict[str, type[PoolRef[Any]]] = {
     "consistent_hash": _ConsistentHash,
     "smallest_mailbox": _SmallestMailbox,
 }
-_random_bits = random.getrandbits
-# Keys whose owner a consistent_hash pool remembers before it starts over.
-_MAX_OWNERS = 4096
+# Random bytes a random pool draws at a time (each picks a worker, or is dropped).
+_DRAW_BATCH = 4096
+# Rounds of messages (a message per worker) for which smallest_mailbox trusts its counts
+# after a full read that found nothing drained.
+_TRUST_ROUNDS = 4

@@ -77,6 +77,22 @@ async def test_random_reaches_every_worker(actor_system: ActorSystem) -> None:
     assert all(log for log in logs.values())
 
 
+@pytest.mark.parametrize("size", [3, 7, 300])
+def test_random_draws_every_worker_equally_often(size: int) -> None:
+    """The draw drops the bytes past the last multiple of the size, so no worker is
+    favoured (a byte modulo 7 would favour the first four by 1/36); past 256 workers it
+    draws bits instead."""
+    from actors.routing._pool_routing import _random_workers
+
+    workers = tuple(range(size))
+    draw = _random_workers(workers)  # type: ignore[arg-type]
+    draws = 2000 * size
+    counts = Counter(draw() for _ in range(draws))
+    assert set(counts) == set(workers)
+    # 2000 expected each: 5 standard deviations (~45) either way
+    assert all(abs(count - 2000) < 230 for count in counts.values()), counts
+
+
 async def test_broadcast_tells_every_worker_and_an_ask_answers_once(
     actor_system: ActorSystem,
 ) -> None:
@@ -157,6 +173,48 @@ async def test_smallest_mailbox_prefers_an_idle_worker(actor_system: ActorSystem
     finally:
         release.set()
     assert await blocked.ask("seen", timeout=2.0) == ["waiting 0", "waiting 1", "waiting 2"]
+
+
+async def test_smallest_mailbox_notices_a_worker_that_stopped_draining(
+    actor_system: ActorSystem,
+) -> None:
+    """One message waits behind a blocked worker: its running count (1) soon equals the
+    idle workers' counts, but their mailboxes, read on every pick, are found empty, so
+    the blocked worker gets nothing more."""
+    probe, release = TestProbe(actor_system), anyio.Event()
+    pool = actor_system.spawn_pool(Worker, probe, release, size=3, routing="smallest_mailbox")
+    try:
+        pool.tell("block")
+        _, blocked = await probe.expect(tuple)
+        blocked.tell("waiting")
+        answers = Counter([await pool.ask(i, timeout=2.0) for i in range(30)])
+        assert blocked not in answers and sum(answers.values()) == 30
+        assert blocked.mailbox_size == 1
+    finally:
+        release.set()
+
+
+async def test_smallest_mailbox_fills_the_emptiest_first_in_a_burst(
+    actor_system: ActorSystem,
+) -> None:
+    """Told without a pause, nothing drains: the counts alone pick, lowest first."""
+    probe, release = TestProbe(actor_system), anyio.Event()
+    pool = actor_system.spawn_pool(Worker, probe, release, size=3, routing="smallest_mailbox")
+    first, second, third = pool.workers
+    try:
+        for worker in (first, second, third):
+            worker.tell("block")
+            await probe.expect(tuple)
+        for i in range(4):
+            first.tell(f"before {i}")
+        second.tell("before")
+        for i in range(9):  # with 4, 1 and 0 waiting: each goes to the shortest queue
+            pool.tell(i)
+        # the third and second fill up to the first (4 each, 7 messages), then the
+        # last two go to the first and the second (the first smallest, in order)
+        assert [w.mailbox_size for w in (first, second, third)] == [5, 5, 4]
+    finally:
+        release.set()
 
 
 # -- asks, restarts, the pool actor ------------------------------------------------------------

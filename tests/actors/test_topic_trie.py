@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import pytest
@@ -9,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from actors.routing import _topic_shapes, _topic_walk
 from actors.routing._topic import TopicTrie, split_words
 
 
@@ -77,6 +80,23 @@ EDGE_CASES = [
     ("*", "*", True),  # `*` and `#` in a key are plain words
     ("a", "*", False),
     ("#", "#.#", True),
+    # runs of wildcards holding a `#` match "at least as many words as their `*`s"
+    ("#.*.#", "", False),
+    ("#.*.#", "a", True),
+    ("*.#.*", "a", False),
+    ("*.#.*", "a.b", True),
+    ("a.#.*", "a", False),
+    ("a.#.*", "a.b.c", True),
+    ("#.#", "a.b", True),
+    # two `#` runs with a word between them
+    ("#.a.#", "a", True),
+    ("#.a.#", "x.a.y.z", True),
+    ("#.a.#", "x.b.y", False),
+    ("a.#.b.#.c", "a.b.c", True),
+    ("a.#.b.#.c", "a.c", False),
+    ("*.a.#.b", "x.a.b", True),
+    ("#.a.*", "a", False),
+    ("#.a.*", "x.a.y", True),
 ]
 
 
@@ -84,6 +104,8 @@ EDGE_CASES = [
 def test_edge_cases_follow_rabbitmq(pattern: str, key: str, expected: bool) -> None:
     assert reference(pattern, key) is expected  # the reference agrees with the table
     assert (trie_of((pattern, 1)).match(key) == {1}) is expected
+    with walk_only():
+        assert (trie_of((pattern, 1)).match(key) == {1}) is expected
 
 
 def test_split_words_treats_empty_key_as_zero_words_and_keeps_empty_words() -> None:
@@ -121,7 +143,8 @@ def test_removing_every_binding_prunes_the_trie_to_an_empty_root() -> None:
     for i, pattern in enumerate(patterns):
         assert trie.remove(pattern, i)
     assert len(trie) == 0 and trie.patterns() == []
-    assert trie._root.is_empty()  # white-box: no node outlives its bindings
+    # white-box: no trie node nor index entry outlives its bindings
+    assert trie._all.root.is_empty() and not trie._rest and trie._index.is_empty()
 
 
 def test_remove_value_unbinds_it_from_every_pattern() -> None:
@@ -159,15 +182,17 @@ def test_the_cache_never_serves_a_result_from_before_a_change() -> None:
     assert trie.match("a.b") == frozenset()
 
 
-def test_the_cache_is_bounded_and_evicts_the_least_recently_used_key() -> None:
+def test_the_cache_is_bounded_and_starts_over_when_full() -> None:
     trie: TopicTrie[int] = TopicTrie(cache_size=2)
     trie.add("#", 1)
-    for key in ("k1", "k2", "k1", "k3"):
+    for key in ("k1", "k2", "k1"):
         trie.match(key)
-    assert list(trie._cache) == ["k1", "k3"]  # white-box: k2 was least recently used
+    assert list(trie._cache) == ["k1", "k2"]  # white-box: a hit adds nothing
+    trie.match("k3")
+    assert list(trie._cache) == ["k3"]
     for i in range(100):
-        trie.match(f"k.{i}")
-    assert len(trie._cache) == 2
+        assert trie.match(f"k.{i}") == {1}
+    assert len(trie._cache) <= 2
 
 
 def test_a_zero_cache_still_matches_and_a_negative_one_is_rejected() -> None:
@@ -193,6 +218,33 @@ keys = st.lists(KEY_WORDS, max_size=6).map(".".join)
     probe=st.lists(keys, min_size=1, max_size=8),
 )
 def test_matches_the_reference_after_adds_and_removals(
+    bindings: list[tuple[str, int]], removals: list[int], probe: list[str]
+) -> None:
+    # The index alone, the index for some key lengths and the walk for the others,
+    # and the walk alone.
+    for most in (_topic_shapes.MAX_LOOKUPS, 1, -1):
+        with max_lookups(most):
+            check_against_reference(bindings, removals, probe)
+
+
+@contextmanager
+def max_lookups(most: int) -> Iterator[None]:
+    """White-box: the shape index declines key lengths that more than `most` shapes
+    fit, and the trie walk answers them (-1: it declines every key)."""
+    saved, _topic_shapes.MAX_LOOKUPS = _topic_shapes.MAX_LOOKUPS, most
+    try:
+        yield
+    finally:
+        _topic_shapes.MAX_LOOKUPS = saved
+
+
+@contextmanager
+def walk_only() -> Iterator[None]:
+    with max_lookups(-1):
+        yield
+
+
+def check_against_reference(
     bindings: list[tuple[str, int]], removals: list[int], probe: list[str]
 ) -> None:
     trie = trie_of(*bindings)
@@ -245,6 +297,22 @@ TestTrieAgainstModel = TrieAgainstModel.TestCase
 TestTrieAgainstModel.settings = settings(max_examples=150, stateful_step_count=40)
 
 
+class IndexAndWalkAgainstModel(TrieAgainstModel):
+    """The same, with the shape index declining every key length that two shapes fit,
+    so that changes move lengths between the index and the walk as shapes come and go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved, _topic_shapes.MAX_LOOKUPS = _topic_shapes.MAX_LOOKUPS, 1
+
+    def teardown(self) -> None:
+        _topic_shapes.MAX_LOOKUPS = self.saved
+
+
+TestIndexAndWalkAgainstModel = IndexAndWalkAgainstModel.TestCase
+TestIndexAndWalkAgainstModel.settings = settings(max_examples=100, stateful_step_count=40)
+
+
 @settings(max_examples=60, deadline=None)
 @given(bindings=st.lists(st.tuples(patterns, st.integers(0, 5)), max_size=12),
        probe=st.lists(keys, min_size=1, max_size=30))
@@ -252,15 +320,14 @@ def test_a_full_prefix_memo_still_matches_the_reference(
     bindings: list[tuple[str, int]], probe: list[str]
 ) -> None:
     """Past its bound the prefix memo stops growing; walks it cannot hold stay right."""
-    from actors.routing import _topic
-
-    bound, _topic._MIN_REMEMBERED = _topic._MIN_REMEMBERED, 0
+    bound, _topic_walk.MIN_REMEMBERED = _topic_walk.MIN_REMEMBERED, 0
     try:
-        trie: TopicTrie[int] = TopicTrie(cache_size=0)
-        for pattern, value in bindings:
-            trie.add(pattern, value)
-        for key in probe + probe:  # the second pass walks what the memo kept
-            assert trie.match(key) == {v for p, v in bindings if reference(p, key)}
-        assert trie._remembered <= len(trie.patterns())
+        with walk_only():
+            trie: TopicTrie[int] = TopicTrie(cache_size=0)
+            for pattern, value in bindings:
+                trie.add(pattern, value)
+            for key in probe + probe:  # the second pass walks what the memo kept
+                assert trie.match(key) == {v for p, v in bindings if reference(p, key)}
+            assert trie._all.remembered <= len(trie.patterns())
     finally:
-        _topic._MIN_REMEMBERED = bound
+        _topic_walk.MIN_REMEMBERED = bound

@@ -44,7 +44,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # The cluster tests' 20 s budget covers the default count; a long run gets its time.
-TIMEOUT = max(20.0, EXAMPLES * 0.1)
+TIMEOUT = max(60.0, EXAMPLES * 0.1)
 
 
 # -- the legitimate peer ------------------------------------------------------------------
@@ -193,7 +193,7 @@ payloads = st.one_of(
     st.builds(lambda code, name, rest: msgspec.msgpack.encode(
         Ext(code, msgspec.msgpack.encode([name, rest]))),
         st.sampled_from([_codec._STRUCT, _codec._DATACLASS, _codec._ENUM, _codec._ERROR]),
-        type_names, st.dictionaries(texts, st.integers() | texts, max_size=3)),
+        type_names, st.dictionaries(texts, st.integers(-(2**63), 2**63 - 1) | texts, max_size=3)),
     st.just(msgspec.msgpack.encode(Ext(_codec._PICKLE, pickle.dumps(0)))),
 )
 errors = st.none() | st.builds(wire.RemoteError, texts, texts, texts)

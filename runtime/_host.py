@@ -38,7 +38,6 @@ from runtime._engine.snapshot import ActorInfo, describe
 from runtime._engine.state import CellState, Phase, cell_label
 from runtime._engine.timers import Timers
 from runtime._start_stop import Outcome, StartWaiters
-from runtime._wire import framing as wire
 
 if TYPE_CHECKING:
     from actors.lowlevel import System
@@ -282,21 +281,16 @@ class SystemHost:
         name: str | None, uid: int, then: Callable[[BaseException | None], None],
     ) -> Cell:
         """Start an actor that another node asked for, with the id it chose; `then`
-        hears once it has started (None) or why it could not."""
-        if uid and self.require_cluster().exported.get(uid) is not None:
-            raise ValueError(f"actor id {uid} is taken on {self.node}")
+        hears once it has started (None) or why it could not (the cluster has
+        checked that `uid` is free)."""
         cell = self.start_cell(self.root, factory, args, kwargs, name, None, uid=uid or None)
         self.starts.add(cell, then)
         return cell
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
-        remote = ref._unwrap()
-        if not isinstance(remote, RemoteRef):
+        if not isinstance(ref._unwrap(), RemoteRef):
             raise ValueError(f"{ref!r} does not belong to system {self.node}")
-        cluster = self.require_cluster()
-        link = cluster.links.get(remote.node)
-        if link is not None:
-            link.send(wire.Ask(0, "$stop", cluster.codec.encode(remote.uid)))
+        self.require_cluster().stop_remote(ref)
 
     def watch_remote(self, watcher: CellState, ref: ActorRef[Any]) -> None:
         self.require_cluster().watch_remote(watcher, ref)

@@ -21,6 +21,7 @@ from runtime._engine.snapshot import ActorInfo
 from runtime._host import SystemHost
 from runtime._start_stop import Outcome, Stopping, StopWatcher
 from runtime._streams import Streams
+from runtime._streams.options import Fsync
 from runtime._wire.listener import ConnectionLimits
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class ActorSystem:
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
         max_frame_size: int = 64 * 1024 * 1024,
+        fsync: Fsync = "interval",
+        flush_interval: float = 0.05,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name or "@" in name:
             raise ValueError(
@@ -116,12 +119,16 @@ class ActorSystem:
         self._cluster: Cluster | None = None
         if listen is not None:
             self._cluster = host.cluster = Cluster(
-                self, listen=listen, cookie=cookie_bytes(cookie), seeds=self.seeds,
-                ssl_context=ssl_context, heartbeat_interval=heartbeat_interval,
-                phi_threshold=phi_threshold, max_frame_size=max_frame_size,
+                _ClusterHost(self), name=name, listen=listen, cookie=cookie_bytes(cookie),
+                seeds=self.seeds, ssl_context=ssl_context,
+                heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
+                max_frame_size=max_frame_size, allow_pickle=allow_pickle,
+                message_modules=self.message_modules, connection_limits=self.connection_limits,
             )
             host.on_terminated(self._cluster.local_terminated)
-        self.streams = Streams(self)
+            self._cluster.on_node_down(self._forget_node)
+        # Streams: `fsync` and `flush_interval` are the defaults of every stream.
+        self.streams = Streams(self, fsync=fsync, flush_interval=flush_interval)
         host.on_terminated(lambda cell: self.streams.forget(cell.ref))
         self._task_group: TaskGroup | None = None
         # Set when the system begins to exit: services (`_start_service`) stop then.
@@ -132,6 +139,7 @@ class ActorSystem:
     async def __aenter__(self) -> ActorSystem:
         if self._task_group is not None:
             raise RuntimeError(f"ActorSystem {self.name!r} can be entered only once")
+        self.streams.open()  # first: the data_dir lock, before anything runs
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
@@ -142,8 +150,10 @@ class ActorSystem:
             except BaseException:
                 task_group.cancel_scope.cancel()
                 await task_group.__aexit__(None, None, None)
+                self.streams.close()
                 raise
         self._host.start_guardian()
+        self.streams.serve()
         return self
 
     async def __aexit__(
@@ -453,6 +463,16 @@ class ActorSystem:
         ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)
         return ref
 
+    # -- what the streams need of their host (runtime._streams.host.StreamHost) -------
+
+    def is_local(self, ref: ActorRef[Any]) -> bool:
+        """Whether `ref`'s actor runs in this system."""
+        return self.local_cell(ref) is not None
+
+    def plain_ref(self, ref: ActorRef[Any]) -> ActorRef[Any]:
+        """The plain ref under a wrapping one (a pool's), as `forget` reports it."""
+        return ref._unwrap()
+
     @property
     def address(self) -> str:
         """This node's name: ``name`` alone, or ``name@host:port`` when it listens
@@ -495,6 +515,12 @@ class ActorSystem:
     def _exchanges(self) -> Exchanges | None:
         return self._host.existing_exchanges
 
+    def _forget_node(self, node: str) -> None:
+        """A node went down: no publish may route to its actors from now on."""
+        exchanges = self._host.existing_exchanges
+        if exchanges is not None:
+            exchanges.forget_node(node)
+
     # -- for the web view's metrics -------------------------------------------------------
 
     @property
@@ -505,3 +531,43 @@ class ActorSystem:
     def _asks_timed_out(self) -> int:
         """Asks that ran out of time (local and remote)."""
         return self._host.kernel.asks_timed_out
+
+
+class _ClusterHost:
+    """The system as its cluster sees it (`runtime._cluster.host.ClusterHost`)."""
+
+    __slots__ = ("_system",)
+
+    def __init__(self, system: ActorSystem) -> None:
+        self._system = system
+
+    @property
+    def kernel(self) -> Kernel:
+        return self._system.kernel
+
+    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
+        return self._system.local_cell(ref)
+
+    def whereis(self, name: str) -> ActorRef[Any] | None:
+        return self._system.registry.whereis(name)
+
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
+        self._system.dead_letter(message, recipient, reason)
+
+    def spawn_for_peer(
+        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        name: str | None, uid: int, then: Callable[[BaseException | None], None],
+    ) -> Cell:
+        return self._system.spawn_for_peer(factory, args, kwargs, name, uid, then)
+
+    def stop(self, ref: ActorRef[Any]) -> object:
+        return self._system.stop(ref)
+
+    def snapshot(self) -> list[Any]:
+        return list(self._system.snapshot())
+
+    def local_topics(self) -> list[str]:
+        return self._system.topics.local_topics()
+
+    def publish_local(self, topic: str, message: Any) -> int:
+        return self._system.topics.publish_local(topic, message)

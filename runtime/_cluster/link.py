@@ -1,10 +1,13 @@
 """One authenticated connection to a peer node, and the frames that cross it.
 
 A link runs three tasks in its own task group: the frame writer (batches frames into
-few socket writes), the reader (decodes frames and hands them to the node) and the
+few socket writes), the reader (decodes frames and hands each to its handler) and the
 heartbeat sender. It ends when the peer closes, a frame breaks the protocol, the
 failure detector gives up on the peer, or the node shuts down; then every ask waiting
 on it fails with `NodeDownError` at once.
+
+The link knows nothing of actors: what a frame means is its `LinkHandler`'s business.
+`FRAME_HANDLERS` is the one table from frame type to handler method.
 """
 
 from __future__ import annotations
@@ -14,31 +17,20 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 from anyio.abc import ByteStream
 
-from actors.errors import ActorStoppedError, SerializationError
+from actors.errors import NodeDownError
 from runtime._cluster.phi import PhiAccrualDetector
-from runtime._cluster.refs import (
-    RemoteReplySlot,
-    error_from_wire,
-    error_to_wire,
-    node_down,
-    target_address,
-)
-from runtime._engine.envelope import Envelope
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
 from runtime._wire.link_io import LinkWriter, TransportReceiver, asyncio_transport
 from runtime._wire.records import SessionKeys
 
-if TYPE_CHECKING:
-    from runtime._cluster.cluster import Cluster
-
-__all__ = ("Link",)
+__all__ = ("FRAME_HANDLERS", "Link", "LinkHandler")
 
 log = logging.getLogger("repertory.cluster")
 
@@ -50,12 +42,73 @@ TELL_HIGH_WATER = 64 * 1024 * 1024
 RETIRE_GRACE = 2.0
 
 
+class LinkHandler(Protocol):
+    """What a link does with the frames it reads (one method per frame type).
+
+    Each method gets the link the frame came over. A method that raises costs that
+    frame only (it is logged and dropped), never the link.
+    """
+
+    node: str
+
+    @property
+    def kernel(self) -> Kernel: ...
+
+    def on_tell(self, link: Link, frame: wire.Tell) -> None: ...
+    def on_tell_many(self, link: Link, frame: wire.TellMany) -> None: ...
+    def on_ask(self, link: Link, frame: wire.Ask) -> None: ...
+    def on_reply(self, link: Link, frame: wire.Reply) -> None: ...
+    def on_watch(self, link: Link, frame: wire.Watch) -> None: ...
+    def on_unwatch(self, link: Link, frame: wire.Unwatch) -> None: ...
+    def on_terminated(self, link: Link, frame: wire.Terminated) -> None: ...
+    def on_spawn(self, link: Link, frame: wire.Spawn) -> None: ...
+    def on_spawned(self, link: Link, frame: wire.Spawned) -> None: ...
+    def on_registry_update(self, link: Link, frame: wire.RegistryUpdate) -> None: ...
+    def on_topic_interest(self, link: Link, frame: wire.TopicInterest) -> None: ...
+    def on_topic_publish(self, link: Link, frame: wire.TopicPublish) -> None: ...
+    def on_members(self, link: Link, frame: wire.Members) -> None: ...
+    def link_closed(self, link: Link, reason: str) -> None:
+        """The link ended (after failing its pending asks); `reason` says why."""
+        ...
+
+    def reply_frame(self, corr: int, value: Any) -> wire.Reply:
+        """The `Reply` to ask `corr` carrying `value` (or the error encoding it raised)."""
+        ...
+
+    def error_to_wire(self, error: BaseException) -> wire.RemoteError: ...
+
+
+# The one dispatch table: frame type -> name of the `LinkHandler` method (or, for the
+# two the link handles itself, of its own method).
+FRAME_HANDLERS: dict[type[wire.SessionFrame], str] = {
+    wire.Tell: "on_tell",
+    wire.TellMany: "on_tell_many",
+    wire.Ask: "on_ask",
+    wire.Reply: "on_reply",
+    wire.Watch: "on_watch",
+    wire.Unwatch: "on_unwatch",
+    wire.Terminated: "on_terminated",
+    wire.Spawn: "on_spawn",
+    wire.Spawned: "on_spawned",
+    wire.RegistryUpdate: "on_registry_update",
+    wire.TopicInterest: "on_topic_interest",
+    wire.TopicPublish: "on_topic_publish",
+    wire.Members: "on_members",
+    wire.Heartbeat: "_on_heartbeat",
+    wire.Goodbye: "_on_goodbye",
+}
+
+
+class _PeerLeft(Exception):
+    """Raised by the Goodbye handler to end the reader."""
+
+
 class Link:
     """The connection to `peer`; `outgoing` says which side dialled."""
 
     def __init__(
         self,
-        cluster: Cluster,
+        handler: LinkHandler,
         stream: ByteStream,
         peer: str,
         outgoing: bool,
@@ -64,14 +117,16 @@ class Link:
         max_frame_size: int,
         detector: PhiAccrualDetector,
     ) -> None:
-        self.cluster = cluster
+        self.handler = handler
         self.stream = stream
         self.peer = peer
         self.outgoing = outgoing
         self.detector = detector
-        # On asyncio a plain TCP stream is read from its transport (see _link_io).
+        kernel = handler.kernel
+        self.kernel = kernel
+        # On asyncio a plain TCP stream is read from its transport (see link_io).
         receiving: anyio.abc.ByteReceiveStream = stream
-        if cluster.kernel.name == "asyncio" and asyncio_transport(stream) is not None:
+        if kernel.name == "asyncio" and asyncio_transport(stream) is not None:
             receiving = TransportReceiver(stream)
         # Every record either way is tagged with this connection's keys (see _wire.records).
         self.reader = wire.FrameReader(
@@ -79,8 +134,9 @@ class Link:
         )
         self.writer = LinkWriter(
             stream, max_frame_size=max_frame_size, high_water=TELL_HIGH_WATER,
-            backend=cluster.kernel.name, sealer=keys.sealer(),
+            backend=kernel.name, sealer=keys.sealer(),
         )
+        # Asks sent over this link and not answered yet: corr -> reply slot.
         self.pending: dict[int, Any] = {}
         self._corr = itertools.count(1)
         self._scope: anyio.CancelScope | None = None
@@ -89,8 +145,13 @@ class Link:
         self.retired = False  # another connection to the same peer took over
         self._tasks: anyio.abc.TaskGroup | None = None
         self.peer_left = False  # the peer said Goodbye: it left, it did not fail
-        self.since = cluster.kernel.now()  # when the connection was made (for link age)
-        self.codec = cluster.codec
+        self.since = kernel.now()  # when the connection was made (for link age)
+        # Handler methods are bound to the handler, the link's own are plain functions:
+        # either way an entry is called as entry(link, frame).
+        self._dispatch: dict[type[wire.SessionFrame], Callable[[Link, Any], None]] = {
+            kind: getattr(Link if name.startswith("_") else handler, name)
+            for kind, name in FRAME_HANDLERS.items()
+        }
 
     # -- running ------------------------------------------------------------------------
 
@@ -100,8 +161,7 @@ class Link:
         Never raises but for cancellation: a lost connection or a protocol error
         closes this link only, never the node that runs it.
         """
-        kernel = self.cluster.kernel
-        self.detector.heartbeat(kernel.now())
+        self.detector.heartbeat(self.kernel.now())
         try:
             async with anyio.create_task_group() as tasks:
                 self._scope = tasks.cancel_scope
@@ -109,8 +169,7 @@ class Link:
                 if self.retired:
                     tasks.start_soon(self._close_after, RETIRE_GRACE, self.closed_reason)
                 tasks.start_soon(self._guarded, self.writer.run)
-                beat = partial(self._heartbeats, heartbeat_interval, kernel)
-                tasks.start_soon(self._guarded, beat)
+                tasks.start_soon(self._guarded, partial(self._heartbeats, heartbeat_interval))
                 await self._guarded(self._read)
                 tasks.cancel_scope.cancel()
         finally:
@@ -122,7 +181,7 @@ class Link:
                 anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
             ):
                 await self.stream.aclose()
-            self.cluster.link_closed(self, self.closed_reason or "connection closed")
+            self.handler.link_closed(self, self.closed_reason or "connection closed")
 
     async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run one of the link's tasks; its connection errors close the link.
@@ -136,7 +195,7 @@ class Link:
             cause = error.__cause__ or error
             self.close(f"connection lost: {type(cause).__name__}: {cause}".rstrip(": "))
         except wire.FrameError as error:
-            log.warning("%s: closing link to %s: %s", self.cluster.node, self.peer, error)
+            log.warning("%s: closing link to %s: %s", self.handler.node, self.peer, error)
             self.close(f"protocol error: {error}")
 
     def retire(self, reason: str) -> None:
@@ -180,14 +239,15 @@ class Link:
         self._flushing = None
         self.close(reason)
 
-    async def _heartbeats(self, interval: float, kernel: Kernel) -> None:
+    async def _heartbeats(self, interval: float) -> None:
+        kernel = self.kernel
         for seq in itertools.count():
             self.send(wire.Heartbeat(seq, kernel.now()))
             await anyio.sleep(interval)
 
     def _fail_pending(self) -> None:
         pending, self.pending = self.pending, {}
-        error = node_down(self.peer, self.closed_reason or "link closed")
+        error = NodeDownError(self.peer, self.closed_reason or "link closed")
         for slot in pending.values():
             if not slot.done():
                 slot.set_exception(error)
@@ -211,25 +271,24 @@ class Link:
         return True
 
     def new_ask(self, slot: Any) -> int:
+        """Remember `slot` as waiting for an answer over this link; returns its corr."""
         corr = next(self._corr)
         self.pending[corr] = slot
         return corr
 
     def reply(self, corr: int, value: Any) -> None:
-        try:
-            payload = self.codec.encode(value)
-        except SerializationError as error:
-            self.reply_error(corr, error_to_wire(error))
-            return
-        self.send(wire.Reply(corr, True, payload))
+        """Answer ask `corr` that came over this link."""
+        self.send(self.handler.reply_frame(corr, value))
 
-    def reply_error(self, corr: int, error: wire.RemoteError) -> None:
-        self.send(wire.Reply(corr, False, b"", error))
+    def reply_error(self, corr: int, error: BaseException) -> None:
+        """Fail ask `corr` that came over this link with `error`."""
+        self.send(wire.Reply(corr, False, b"", self.handler.error_to_wire(error)))
 
     # -- receiving ------------------------------------------------------------------------
 
     async def _read(self) -> None:
         reader = self.reader
+        dispatch = self._dispatch
         while True:
             try:
                 frames = await reader.receive_batch()
@@ -238,92 +297,24 @@ class Link:
                 return
             except wire.FrameDecodeError as error:
                 log.warning("%s: dropped a malformed frame from %s: %s",
-                            self.cluster.node, self.peer, error)
+                            self.handler.node, self.peer, error)
                 continue
             for frame in frames:
                 # A frame this node cannot act on (a bad ref text, a name that does not
                 # resolve, a bug) costs that frame only: not the link, not the node.
                 # (A try block costs nothing in CPython 3.11 until it catches.)
                 try:
-                    if type(frame) is wire.Tell:
-                        self._tell(frame.target, frame.payload, frame.sender)
-                    elif not self._handle(frame):
-                        return
+                    dispatch[type(frame)](self, frame)
+                except _PeerLeft:
+                    return
                 except Exception as error:
-                    log.warning("%s: dropped a %s frame from %s: %r", self.cluster.node,
+                    log.warning("%s: dropped a %s frame from %s: %r", self.handler.node,
                                 type(frame).__name__, self.peer, error)
 
-    def _tell(self, target: int | str, payload: bytes, sender: str | None) -> None:
-        cluster = self.cluster
-        cell = cluster.local_target(target)
-        try:
-            message = self.codec.decode(payload)
-        except SerializationError as error:
-            label = target_address(cluster.node, target) if cell is None else cell.label
-            cluster.system.dead_letter(payload, label, str(error))
-            return
-        if cell is None:
-            cluster.system.dead_letter(
-                message, target_address(cluster.node, target), "no such actor"
-            )
-            return
-        if sender is None:
-            cell.ref.tell(message)
-        else:
-            cell.ref.tell(message, cluster.ref_from_text(sender))
+    def _on_heartbeat(self, frame: wire.Heartbeat) -> None:
+        self.detector.heartbeat(self.kernel.now())
 
-    def _handle(self, frame: wire.SessionFrame) -> bool:
-        """Handle one frame other than Tell; False when the peer said goodbye."""
-        cluster = self.cluster
-        if isinstance(frame, wire.Heartbeat):
-            self.detector.heartbeat(cluster.kernel.now())
-        elif isinstance(frame, wire.Reply):
-            self._reply(frame)
-        elif isinstance(frame, wire.Ask):
-            self._ask(frame)
-        elif isinstance(frame, wire.TellMany):
-            for payload in frame.payloads:
-                self._tell(frame.target, payload, frame.sender)
-        elif isinstance(frame, wire.Goodbye):
-            self.peer_left = True
-            self.closed_reason = f"the peer left ({frame.reason or 'goodbye'})"
-            return False
-        else:
-            cluster.handle_frame(self, frame)
-        return True
-
-    def _reply(self, frame: wire.Reply) -> None:
-        slot = self.pending.pop(frame.corr, None)
-        if slot is None or slot.done():
-            return  # the asker gave up (timeout or cancellation)
-        if not frame.ok:
-            assert frame.error is not None
-            slot.set_exception(error_from_wire(f"an actor on {self.peer}", frame.error))
-            return
-        try:
-            slot.set_result(self.codec.decode(frame.payload))
-        except SerializationError as error:
-            slot.set_exception(error)
-
-    def _ask(self, frame: wire.Ask) -> None:
-        cluster = self.cluster
-        slot = RemoteReplySlot(self, frame.corr)
-        if isinstance(frame.target, str) and frame.target.startswith("$"):
-            cluster.system_ask(frame.target, frame.payload, slot)
-            return
-        cell = cluster.local_target(frame.target)
-        if cell is None or not cell.alive:
-            address = target_address(cluster.node, frame.target)
-            slot.set_exception(ActorStoppedError(address, "or never existed"))
-            return
-        try:
-            message = self.codec.decode(frame.payload)
-        except SerializationError as error:
-            cluster.system.dead_letter(frame.payload, cell.label, str(error))
-            slot.set_exception(error)
-            return
-        sender = cluster.ref_from_text(frame.sender) if frame.sender else None
-        if cell.unavailable:
-            cell.reject(Envelope(message, sender, slot), "unavailable")
-            return
-        cell.post(Envelope(message, sender, slot))
+    def _on_goodbye(self, frame: wire.Goodbye) -> None:
+        self.peer_left = True
+        self.closed_reason = f"the peer left ({frame.reason or 'goodbye'})"
+        raise _PeerLeft

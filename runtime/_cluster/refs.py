@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import traceback
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from actors import ActorRef
-from actors import errors as actor_errors
-from actors.errors import (
-    ActorCrashedError,
-    ActorError,
-    NodeDownError,
-)
-from runtime._wire.framing import RemoteError
-
-if TYPE_CHECKING:
-    from runtime._cluster.link import Link
-    from runtime._cluster.remote import ClusterRemote
 
 __all__ = (
-    "RemoteRef", "RemoteReplySlot", "error_from_wire", "error_to_wire", "ref_text",
+    "RemoteRef", "RemoteReplySlot", "RemoteSender", "Replier", "parse_ref_text", "ref_text",
     "target_address",
 )
 
@@ -43,6 +30,16 @@ def parse_ref_text(text: str) -> tuple[str, int, str | None]:
     return node, int(uid), name or None
 
 
+class RemoteSender(Protocol):
+    """What a `RemoteRef` needs: the cluster's remote delivery."""
+
+    def tell(self, ref: RemoteRef[Any], message: Any, sender: ActorRef[Any] | None) -> None: ...
+    def tell_many(self, ref: RemoteRef[Any], messages: list[Any]) -> None: ...
+    async def send(self, ref: RemoteRef[Any], message: Any) -> None: ...
+    async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any: ...
+    def is_linked(self, node: str) -> bool: ...
+
+
 class RemoteRef(ActorRef[M]):
     """A ref to an actor on another node; messages travel over the link to it.
 
@@ -51,10 +48,10 @@ class RemoteRef(ActorRef[M]):
     `NodeDownError`, and when the node goes down while it waits.
     """
 
-    __slots__ = ("_cluster", "_name", "_node", "_uid")
+    __slots__ = ("_delivery", "_name", "_node", "_uid")
 
-    def __init__(self, cluster: ClusterRemote, node: str, uid: int, name: str | None) -> None:
-        self._cluster = cluster
+    def __init__(self, delivery: RemoteSender, node: str, uid: int, name: str | None) -> None:
+        self._delivery = delivery
         self._node = node
         self._uid = uid
         self._name = name
@@ -68,18 +65,16 @@ class RemoteRef(ActorRef[M]):
         return self._uid
 
     def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
-        self._cluster.tell(self, message, sender)
+        self._delivery.tell(self, message, sender)
 
     def tell_many(self, messages: Iterable[M]) -> None:
-        self._cluster.tell_many(self, list(messages))
+        self._delivery.tell_many(self, list(messages))
 
     async def send(self, message: M) -> None:
-        # The link applies back-pressure on its own: past its high-water mark the
-        # writer makes room before the frame is queued.
-        await self._cluster.send(self, message)
+        await self._delivery.send(self, message)
 
     async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
-        return await self._cluster.ask(self, message, timeout)
+        return await self._delivery.ask(self, message, timeout)
 
     @property
     def name(self) -> str | None:
@@ -91,10 +86,17 @@ class RemoteRef(ActorRef[M]):
 
     @property
     def is_alive(self) -> bool:
-        return self._cluster.is_linked(self._node)
+        return self._delivery.is_linked(self._node)
 
     def _identity(self) -> tuple[str, int]:
         return (self._node, self._uid)
+
+
+class Replier(Protocol):
+    """Where a `RemoteReplySlot` sends its answer: the link the ask came over."""
+
+    def reply(self, corr: int, value: Any) -> None: ...
+    def reply_error(self, corr: int, error: BaseException) -> None: ...
 
 
 class RemoteReplySlot:
@@ -102,51 +104,50 @@ class RemoteReplySlot:
 
     It has the shape of a local slot (`set_result`, `set_exception`, `done`), so the
     cell answers it like any ask; the answer goes back as a `Reply` frame.
+
+    `deadline` (this node's monotonic clock) is when the asker gives up. Past it the
+    slot is `done()`: the engine skips a request whose slot is done when it comes to
+    it, and an answer found too late is not sent. `on_expired(skipped)` counts each:
+    ``skipped`` is True when the deadline had passed before anyone looked at the slot
+    (the request was not handled), False when the answer came too late.
     """
 
-    __slots__ = ("_corr", "_done", "_link")
+    __slots__ = ("_clock", "_corr", "_deadline", "_done", "_looked", "_on_expired", "_replier")
 
-    def __init__(self, link: Link, corr: int) -> None:
-        self._link = link
+    def __init__(
+        self,
+        replier: Replier,
+        corr: int,
+        deadline: float | None = None,
+        clock: Callable[[], float] | None = None,
+        on_expired: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._replier = replier
         self._corr = corr
         self._done = False
+        self._deadline = deadline
+        self._clock = clock
+        self._on_expired = on_expired
+        self._looked = False
 
     def done(self) -> bool:
-        return self._done
+        if self._done:
+            return True
+        deadline = self._deadline
+        first, self._looked = not self._looked, True
+        if deadline is not None and self._clock is not None and self._clock() > deadline:
+            self._done = True
+            if self._on_expired is not None:
+                self._on_expired(first)
+            return True
+        return False
 
     def set_result(self, value: Any) -> None:
-        if not self._done:
+        if not self.done():
             self._done = True
-            self._link.reply(self._corr, value)
+            self._replier.reply(self._corr, value)
 
     def set_exception(self, error: BaseException) -> None:
-        if not self._done:
+        if not self.done():
             self._done = True
-            self._link.reply_error(self._corr, error_to_wire(error))
-
-
-def error_to_wire(error: BaseException) -> RemoteError:
-    """An error as a `Reply` carries it; `ActorError`s keep their class and fields."""
-    if isinstance(error, ActorError) and type(error).__module__ == "actors.errors":
-        try:
-            return RemoteError(type(error).__name__, json.dumps(list(error.args)))
-        except (TypeError, ValueError):
-            pass
-    text = "".join(traceback.format_exception(error))
-    return RemoteError(type(error).__qualname__, str(error), text)
-
-
-def error_from_wire(actor: str, error: RemoteError) -> Exception:
-    """The exception an asker sees for a remote error."""
-    cls = getattr(actor_errors, error.type_name, None)
-    if isinstance(cls, type) and issubclass(cls, ActorError) and not error.traceback:
-        try:
-            rebuilt: Exception = cls(*json.loads(error.message))
-            return rebuilt
-        except (TypeError, ValueError):
-            pass
-    return ActorCrashedError(actor, error.type_name, error.message, error.traceback)
-
-
-def node_down(node: str, detail: str) -> NodeDownError:
-    return NodeDownError(node, detail)
+            self._replier.reply_error(self._corr, error)

@@ -1,9 +1,9 @@
 """The system's exchanges, by name; bindings drop when their actors stop.
 
 A local actor's bindings drop when its cell terminates (a termination hook). A remote
-actor's drop when the cluster says it stopped: the first time a remote ref is bound,
-a small watcher actor watches it, and its `Terminated` (also sent when the actor's
-node goes down) unbinds it everywhere. The cluster also calls `forget_node` as soon as
+actor's drop when the cluster says it stopped: each remote ref bound is watched by a
+`StopWatcher`, whose `Terminated` (also sent when the actor's node goes down) unbinds
+it everywhere. The cluster also calls `forget_node` as soon as
 a node goes down, so no publish routes to a dead node in between.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from actors import Actor, ActorRef
-from actors.messages import Terminated
+from actors import ActorRef
 from actors.routing import Exchange, ExchangeKind
+from runtime._engine.watcher import StopWatcher
 
 if TYPE_CHECKING:
     from runtime._directory.site import Site
@@ -26,7 +26,7 @@ class Exchanges:
     def __init__(self, site: Site) -> None:
         self._site = site
         self._exchanges: dict[str, Exchange] = {}
-        self._watcher: ActorRef[Any] | None = None
+        self._remote = StopWatcher(site.spawn_top, self.forget)
 
     def get(
         self, name: str, kind: ExchangeKind | None, alternate: str | None = None
@@ -77,27 +77,9 @@ class Exchanges:
     def _bound(self, ref: ActorRef[Any]) -> None:
         # A local actor's bindings drop when its cell terminates; a remote one is
         # watched, which costs one Watch frame per remote actor bound.
-        if self._site.is_local(ref):
-            return
-        if self._watcher is None or not self._watcher.is_alive:
-            self._watcher = self._site.spawn_top(_RemoteBindingWatcher, self)
-        self._watcher.tell(ref)
+        if not self._site.is_local(ref):
+            self._remote.watch(ref)
 
     def __iter__(self) -> Iterator[Exchange]:
         return iter(self._exchanges.values())
 
-
-class _RemoteBindingWatcher(Actor[Any]):
-    """Watches remote actors bound to exchanges; unbinds each when it stops."""
-
-    def __init__(self, exchanges: Exchanges) -> None:
-        self.exchanges = exchanges
-        self.watched: set[ActorRef[Any]] = set()
-
-    def receive(self, message: Any) -> None:
-        if isinstance(message, Terminated):
-            self.watched.discard(message.ref)
-            self.exchanges.forget(message.ref)
-        elif isinstance(message, ActorRef) and message not in self.watched:
-            self.watched.add(message)
-            self.context.watch(message)

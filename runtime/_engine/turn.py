@@ -59,6 +59,9 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
         budget -= 1
         cell.current = item
         if type(item) is Envelope:
+            reply = item.reply
+            if reply is not None and reply.done():
+                continue  # the asker has given up (its deadline passed): skip it
             try:
                 result = handler(item.message)
             except Exception as error:
@@ -97,6 +100,8 @@ async def _run_async(cell: CellState, budget: int) -> None:
         cell.processed += 1
         cell.current = item
         envelope = type(item) is Envelope
+        if envelope and item.reply is not None and item.reply.done():
+            continue  # the asker has given up (its deadline passed): skip it
         try:
             result = await handler(item.message if envelope else item)
         except Exception as error:

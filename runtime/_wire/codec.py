@@ -27,6 +27,7 @@ import enum
 import importlib
 import pickle
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,7 +35,8 @@ import msgspec
 from msgspec.msgpack import Ext
 
 from actors import ActorRef
-from actors.errors import SerializationError
+from actors.errors import ActorCrashedError, ActorError, SerializationError
+from runtime._wire.frames import RemoteError
 
 __all__ = ("Codec", "TypeResolver", "qualified_name")
 
@@ -210,13 +212,7 @@ class Codec:
         if self.allow_pickle:
             return Ext(_PICKLE, self._pickle(value))
         if isinstance(value, BaseException):
-            # By its arguments, as pickle would: an error that builds its message in
-            # __str__ from structured fields (ActorError) must get the fields back.
-            try:
-                args = [self._wire(arg) for arg in value.args]
-            except SerializationError:
-                args = [str(value)]
-            return self._pack(_ERROR, [qualified_name(kind), args])
+            return self._error_ext(value)
         raise SerializationError(
             f"a {qualified_name(kind)}",
             "pickling is off (allow_pickle=False, the default), and only builtins,"
@@ -224,6 +220,45 @@ class Codec:
             f" {kind.__qualname__} a msgspec.Struct or a dataclass, or start both nodes"
             " with allow_pickle=True (repertory node --allow-pickle)",
         )
+
+    def _error_ext(self, error: BaseException) -> Ext:
+        """The one way an exception crosses the wire: its class by name and its
+        arguments, as pickle would (an error that builds its message in __str__ from
+        structured fields, as `ActorError`s do, gets the fields back)."""
+        try:
+            args = [self._wire(arg) for arg in error.args]
+        except SerializationError:
+            args = [str(error)]
+        return self._pack(_ERROR, [qualified_name(type(error)), args])
+
+    def error_to_wire(self, error: BaseException) -> RemoteError:
+        """An error as a `Reply`, `Terminated` or `Spawned` frame carries it.
+
+        Repertory's own errors (`actors.errors`) travel as themselves (`value`, the
+        codec's exception encoding) and come back with their class and fields. Any
+        other error travels as its type name, text and traceback, and reaches the
+        other side as `ActorCrashedError` (see `error_from_wire`).
+        """
+        if isinstance(error, ActorError) and type(error).__module__ == "actors.errors":
+            try:
+                value = self._encoder.encode(self._error_ext(error))
+            except Exception:
+                value = b""
+            if value:
+                return RemoteError(type(error).__name__, str(error), "", value)
+        text = "".join(traceback.format_exception(error))
+        return RemoteError(type(error).__qualname__, str(error), text)
+
+    def error_from_wire(self, actor: str, error: RemoteError) -> Exception:
+        """The exception a caller on this node sees for `error`, raised by `actor`."""
+        if error.value:
+            try:
+                rebuilt = self.decode(error.value)
+            except SerializationError:
+                rebuilt = None
+            if isinstance(rebuilt, ActorError):
+                return rebuilt
+        return ActorCrashedError(actor, error.type_name, error.message, error.traceback)
 
     @staticmethod
     def _pickle(value: Any) -> bytes:

@@ -58,11 +58,17 @@ class _Frame(msgspec.Struct, array_like=True, gc=False):
 
 
 class RemoteError(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """An exception raised on another node: its type name, message and traceback."""
+    """An exception raised on another node: its type name, message and traceback.
+
+    `value` is the exception itself as the message codec encodes it (class name and
+    arguments), set for errors the receiver can rebuild as they were (Repertory's own);
+    see `runtime._wire.codec.Codec.error_to_wire`.
+    """
 
     type_name: str
     message: str
     traceback: str = ""
+    value: bytes = b""
 
 
 # --- handshake frames (see runtime._wire.handshake) -------------------------------------

@@ -66,8 +66,8 @@ async def run_node(args: argparse.Namespace) -> None:
             try:
                 system = await stack.enter_async_context(ActorSystem(
                     args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
-                    shutdown_timeout=args.shutdown_timeout, allow_pickle=args.allow_pickle,
-                    message_modules=app_modules(args.app),
+                    shutdown_timeout=args.shutdown_timeout, data_dir=args.data_dir,
+                    allow_pickle=args.allow_pickle, message_modules=app_modules(args.app),
                     max_pending_handshakes=args.max_pending_handshakes,
                     max_pending_handshakes_per_address=args.max_pending_handshakes_per_address,
                 ))

@@ -183,3 +183,28 @@ async def test_an_abandoned_ask_is_dropped_and_the_actor_goes_on(
     gate.set()
     assert await slow.ask("next", timeout=1.0) == "next"
     assert slow.is_alive
+
+
+class Sleeper(Actor[Any]):
+    """Sleeps the seconds it is sent; asked "handled", answers what it slept."""
+
+    def __init__(self) -> None:
+        self.handled: list[float] = []
+
+    async def receive(self, message: Any) -> Any:
+        if message == "handled":
+            return list(self.handled)
+        await anyio.sleep(message)
+        self.handled.append(message)
+        return message
+
+
+async def test_an_ask_whose_caller_gave_up_is_skipped(anyio_backend: str) -> None:
+    from actors.errors import AskTimeoutError
+
+    async with ActorSystem("skips") as system:
+        sleeper = system.spawn(Sleeper)
+        sleeper.tell(0.3)  # busy for 0.3 s
+        with pytest.raises(AskTimeoutError, match="timed out"):
+            await sleeper.ask(0.0, timeout=0.05)
+        assert await sleeper.ask("handled", timeout=2.0) == [0.3]

@@ -33,6 +33,7 @@ __all__ = (
     "Order",
     "Point",
     "Recorder",
+    "Sleeper",
     "Slow",
     "Starter",
     "Subscriber",
@@ -97,6 +98,21 @@ class Slow(Actor[Any]):
     async def receive(self, seconds: float) -> str:
         await anyio.sleep(seconds)
         return "done"
+
+
+class Sleeper(Actor[Any]):
+    """Asked a number, sleeps that long and answers it; asked ``"handled"``, answers
+    the numbers it has handled, in order."""
+
+    def __init__(self) -> None:
+        self.handled: list[float] = []
+
+    async def receive(self, message: Any) -> Any:
+        if message == "handled":
+            return list(self.handled)
+        await anyio.sleep(message)
+        self.handled.append(message)
+        return message
 
 
 class Starter(Actor[Any]):

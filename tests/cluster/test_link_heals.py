@@ -127,7 +127,7 @@ async def test_a_duplicate_connection_is_retired_without_losing_asks(
             await eventually(lambda: len(first.pending) == 3, what="three asks in flight")
             # The smaller name dials too: its connection wins on both sides.
             _, host, port = parse_address(big.address)
-            await small.cluster._dial(host, port, big.address)
+            await small.cluster.connections.dial(host, port, big.address)
         assert answers == ["done"] * 3
         assert big.cluster.links[small.address] is not first and first.retired
         assert await remote.ask(0.0, timeout=2.0) == "done"  # over the new link

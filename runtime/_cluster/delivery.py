@@ -1,0 +1,300 @@
+"""Remote delivery: tells, asks and sends to actors on linked nodes, and their arrival.
+
+`RemoteDelivery` owns what crosses a link for one actor: the refs that left this node
+(`exported`), outgoing tells and asks, and incoming `Tell`, `TellMany`, `Ask` and
+`Reply` frames. Links are made and kept by `runtime._cluster.links`; watches and remote
+spawn live beside this module. Guarantees are those of "Delivery between nodes" in
+DESIGN.md: order per sender and receiver, tell at most once, every ask answered,
+failed or timed out by its deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from actors import ActorRef
+from actors.errors import ActorStoppedError, NodeDownError, SerializationError
+from runtime._cluster.host import ClusterHost, LocalActor
+from runtime._cluster.members import describe_members
+from runtime._cluster.refs import (
+    RemoteRef,
+    RemoteReplySlot,
+    parse_ref_text,
+    ref_text,
+    target_address,
+)
+from runtime._engine.envelope import Envelope
+from runtime._engine.kernel import Kernel, wait_answer
+from runtime._wire import framing as wire
+from runtime._wire.codec import Codec
+
+if TYPE_CHECKING:
+    from runtime._cluster.link import Link
+
+__all__ = ("RemoteDelivery",)
+
+log = logging.getLogger("repertory.cluster")
+
+
+class RemoteDelivery:
+    """Messages to and from actors on linked nodes."""
+
+    node: str  # this node's name, set when the cluster starts
+    kernel: Kernel
+
+    def __init__(
+        self,
+        host: ClusterHost,
+        links: dict[str, Link],
+        *,
+        allow_pickle: bool,
+        message_modules: tuple[str, ...] = (),
+    ) -> None:
+        self.host = host
+        self.links = links  # the link table, kept by `Links`
+        # Local actors whose refs left this node, by uid: frames name actors by uid.
+        self.exported: dict[int, LocalActor] = {}
+        self.codec = Codec(
+            allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for,
+            message_modules=message_modules,
+        )
+        # Remote spawns that failed: (node, uid) -> the error (see `spawning.py`).
+        self.spawn_failures: dict[tuple[str, int], BaseException] = {}
+        self.asks_skipped = 0  # asks from peers not handled: their asker had given up
+        self.replies_too_late = 0  # answers found after the asker's deadline: not sent
+
+    # -- refs across nodes -----------------------------------------------------------------
+
+    def export(self, ref: ActorRef[Any]) -> tuple[str, int, str | None]:
+        """(node, uid, name) for a ref leaving this node; remembers local cells."""
+        ref = ref._unwrap()
+        if isinstance(ref, RemoteRef):
+            return (ref.node, ref.uid, ref.name)
+        cell = self.host.local_cell(ref)
+        if cell is not None:
+            self.exported[cell.uid] = cell
+            return (self.node, cell.uid, cell.name)
+        raise SerializationError(repr(ref), "only actor refs from spawn() can travel")
+
+    def ref_for(self, node: str, uid: int, name: str | None) -> ActorRef[Any]:
+        """The ref for actor `uid` on `node`: the local one when it is this node's."""
+        if node == self.node:
+            cell = self.exported.get(uid)
+            if cell is not None:
+                return cell.ref
+        return RemoteRef(self, node, uid, name)
+
+    def ref_from_text(self, text: str) -> ActorRef[Any]:
+        return self.ref_for(*parse_ref_text(text))
+
+    def ref_to_text(self, ref: ActorRef[Any] | None) -> str | None:
+        return None if ref is None else ref_text(*self.export(ref))
+
+    def local_target(self, target: int | str) -> LocalActor | None:
+        """The local cell a frame addresses by uid or registered name, if any."""
+        if isinstance(target, int):
+            return self.exported.get(target)
+        ref = self.host.whereis(target)
+        return self.host.local_cell(ref) if ref is not None else None
+
+    def is_linked(self, node: str) -> bool:
+        return node == self.node or node in self.links
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def tell(self, ref: RemoteRef[Any], message: Any, sender: ActorRef[Any] | None) -> None:
+        # The hot path of remote tells, kept short: a linked node, no sender.
+        link = self.links.get(ref._node)
+        if link is not None and sender is None:
+            payload = self.codec.encode(message)  # SerializationError reaches the sender
+            if not link.tell(ref._uid, payload):
+                self.host.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+            return
+        if ref.node == self.node:
+            cell = self.exported.get(ref.uid)
+            if cell is not None:
+                cell.ref.tell(message, sender)
+            else:
+                self.host.dead_letter(message, ref.address, "no such actor")
+            return
+        payload = self.codec.encode(message)
+        frame = wire.Tell(ref.uid, payload, self.ref_to_text(sender))
+        if link is None or not link.send(frame):
+            self.host.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+
+    def tell_many(self, ref: RemoteRef[Any], messages: list[Any]) -> None:
+        link = self.links.get(ref.node)
+        if ref.node == self.node or link is None:
+            for message in messages:
+                self.tell(ref, message, None)
+            return
+        payloads = [self.codec.encode(message) for message in messages]
+        if not link.send(wire.TellMany(ref.uid, payloads)):
+            for message in messages:
+                self.host.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+
+    async def send(self, ref: RemoteRef[Any], message: Any) -> None:
+        link = self.links.get(ref.node)
+        if link is None:
+            self.tell(ref, message, None)
+            return
+        await link.writer.send(wire.Tell(ref.uid, self.codec.encode(message), None))
+
+    async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
+        try:
+            return await self.call(ref.node, ref.uid, message, timeout, ref.address)
+        except ActorStoppedError:
+            # An actor whose spawn failed never existed there: say why, not just that.
+            failure = self.spawn_failures.get((ref.node, ref.uid))
+            if failure is None:
+                raise
+            raise ActorStoppedError(
+                ref.address, f"and never started: its spawn failed with {failure!r}"
+            ) from failure
+
+    async def call(
+        self, node: str, target: int | str, message: Any, timeout: float | None,
+        address: str | None = None,
+    ) -> Any:
+        """Ask `target` on `node` and wait for the answer; `AskTimeoutError` naming
+        `address` (by default ``node/target``) past `timeout`.
+
+        The `Ask` frame carries `timeout`: the peer skips the request if it comes to it
+        after this node has given up.
+        """
+        if node == self.node:
+            cell = self.local_target(target)
+            if cell is None:
+                raise ActorStoppedError(target_address(node, target), "or never existed")
+            return await cell.ref.ask(message, timeout)
+        link = self.links.get(node)
+        if link is None:
+            raise NodeDownError(node, "not linked to this node")
+        payload = self.codec.encode(message)
+        slot = self.kernel.slot()
+        corr = link.new_ask(slot)
+        if not link.send(wire.Ask(corr, target, payload, timeout)):
+            link.pending.pop(corr, None)
+            raise NodeDownError(node, "its link cannot take more frames")
+        try:
+            return await wait_answer(
+                self.kernel, slot, timeout, address or target_address(node, target)
+            )
+        finally:
+            link.pending.pop(corr, None)
+
+    def stop_remote(self, ref: RemoteRef[Any]) -> None:
+        """Ask `ref`'s node to stop it (nothing to do when that node is not linked)."""
+        link = self.links.get(ref.node)
+        if link is not None:
+            link.send(wire.Ask(0, "$stop", self.codec.encode(ref.uid)))
+
+    # -- arriving --------------------------------------------------------------------------
+
+    def on_tell(self, link: Link, frame: wire.Tell) -> None:
+        self.deliver(frame.target, frame.payload, frame.sender)
+
+    def on_tell_many(self, link: Link, frame: wire.TellMany) -> None:
+        deliver = self.deliver
+        target, sender = frame.target, frame.sender
+        for payload in frame.payloads:
+            deliver(target, payload, sender)
+
+    def deliver(self, target: int | str, payload: bytes, sender: str | None) -> None:
+        """Decode one told message and post it to its local actor (or dead letters)."""
+        cell = self.local_target(target)
+        try:
+            message = self.codec.decode(payload)
+        except SerializationError as error:
+            label = target_address(self.node, target) if cell is None else cell.label
+            self.host.dead_letter(payload, label, str(error))
+            return
+        if cell is None:
+            self.host.dead_letter(message, target_address(self.node, target), "no such actor")
+        elif sender is None:
+            cell.ref.tell(message)
+        else:
+            cell.ref.tell(message, self.ref_from_text(sender))
+
+    def on_reply(self, link: Link, frame: wire.Reply) -> None:
+        slot = link.pending.pop(frame.corr, None)
+        if slot is None or slot.done():
+            return  # the asker gave up (timeout or cancellation)
+        if not frame.ok:
+            assert frame.error is not None
+            slot.set_exception(self.codec.error_from_wire(f"an actor on {link.peer}", frame.error))
+            return
+        try:
+            slot.set_result(self.codec.decode(frame.payload))
+        except SerializationError as error:
+            slot.set_exception(error)
+
+    def on_ask(self, link: Link, frame: wire.Ask) -> None:
+        deadline = None if frame.timeout is None else self.kernel.now() + frame.timeout
+        slot = RemoteReplySlot(link, frame.corr, deadline, self.kernel.now, self._expired)
+        if isinstance(frame.target, str) and frame.target.startswith("$"):
+            self.system_ask(frame.target, frame.payload, slot)
+            return
+        cell = self.local_target(frame.target)
+        if cell is None or not cell.alive:
+            address = target_address(self.node, frame.target)
+            slot.set_exception(ActorStoppedError(address, "or never existed"))
+            return
+        try:
+            message = self.codec.decode(frame.payload)
+        except SerializationError as error:
+            self.host.dead_letter(frame.payload, cell.label, str(error))
+            slot.set_exception(error)
+            return
+        sender = self.ref_from_text(frame.sender) if frame.sender else None
+        if cell.unavailable:
+            cell.reject(Envelope(message, sender, slot), "unavailable")
+            return
+        cell.post(Envelope(message, sender, slot))
+
+    def stats(self) -> dict[str, int]:
+        """This node's counters of remote delivery (see `Cluster.stats`)."""
+        return {"asks_skipped": self.asks_skipped, "replies_too_late": self.replies_too_late}
+
+    def _expired(self, skipped: bool) -> None:
+        if skipped:
+            self.asks_skipped += 1
+        else:
+            self.replies_too_late += 1
+
+    def reply_frame(self, corr: int, value: Any) -> wire.Reply:
+        try:
+            return wire.Reply(corr, True, self.codec.encode(value))
+        except SerializationError as error:
+            return wire.Reply(corr, False, b"", self.codec.error_to_wire(error))
+
+    def error_to_wire(self, error: BaseException) -> wire.RemoteError:
+        return self.codec.error_to_wire(error)
+
+    # -- what other nodes may ask of this one ---------------------------------------------
+
+    def system_ask(self, target: str, payload: bytes, slot: Any) -> None:
+        """Answer one of the node's own services: ``$lookup``, ``$snapshot``,
+        ``$members``, ``$stop``, ``$stats``, ``$ping``."""
+        try:
+            argument = self.codec.decode(payload)
+            if target == "$lookup":
+                slot.set_result(self.host.whereis(argument))
+            elif target == "$snapshot":
+                slot.set_result(self.host.snapshot())
+            elif target == "$stop":
+                cell = self.exported.get(argument)
+                if cell is not None:
+                    self.host.stop(cell.ref)
+                slot.set_result(cell is not None)
+            elif target == "$members":
+                slot.set_result(describe_members(self))
+            elif target == "$stats":
+                slot.set_result(self.stats())
+            elif target == "$ping":
+                slot.set_result(self.node)
+            else:
+                raise ValueError(f"no system service {target!r} on {self.node}")
+        except Exception as error:
+            slot.set_exception(error)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -32,8 +31,9 @@ from runtime._engine.cell import Cell, new_cell
 from runtime._engine.crashes import CrashLog
 from runtime._engine.dispatch import Dispatcher
 from runtime._engine.kernel import Kernel
-from runtime._engine.lifecycle import abort, kill, request_stop, terminate
+from runtime._engine.lifecycle import abort, request_stop
 from runtime._engine.local_ref import cell_of
+from runtime._engine.shutdown import stop_tree, walk
 from runtime._engine.snapshot import ActorInfo, describe
 from runtime._engine.state import CellState, Phase, cell_label
 from runtime._engine.timers import Timers
@@ -115,6 +115,9 @@ class SystemHost:
         self._uids = itertools.count(secrets.randbits(40) + 1 if random_ids else 1)
         self._guardian: Cell | None = None
         self.guardian_done = anyio.Event()
+        # Set when the system begins to exit: services (`start_service`) stop then.
+        self.closing = anyio.Event()
+        self._task_group: TaskGroup | None = None
         self.closed = False
         self.failure: BaseException | None = None
         # What `system.start` and `await system.stop(ref)` wait for.
@@ -133,11 +136,33 @@ class SystemHost:
 
     def enter(self, task_group: TaskGroup) -> None:
         """The system is entered: the kernel, dispatcher and timers start."""
+        self._task_group = task_group
         self.kernel = current_kernel()
         self.dispatcher = Dispatcher(self.kernel, task_group, turn.run, abort)
         self.timers = Timers(self.kernel)
         self.kernel.attach_timers(self.timers)
         task_group.start_soon(self.timers.run, name="repertory-timers")
+
+    def start_service(self, run: Callable[[anyio.Event], Awaitable[None]], name: str) -> None:
+        """Run `run(closing)` in the system's task group (the web view does).
+
+        `closing` is set when the system begins to exit: the service should return
+        soon after; whatever still runs when the actors have stopped is cancelled. An
+        error of the service is logged and ends the service only, not the system.
+        """
+        if self._task_group is None or self.closing.is_set():
+            raise RuntimeError(
+                f"system {self.node} is not running; start {name} inside its `async with`"
+            )
+
+        async def guarded() -> None:
+            try:
+                await run(self.closing)
+            except Exception:
+                log.exception("system %s: %s failed; the system goes on without it",
+                              self.node, name)
+
+        self._task_group.start_soon(guarded, name=name)
 
     def start_guardian(self) -> None:
         self._guardian = self.start_cell(None, _Guardian, (self,), {}, None, None)
@@ -159,37 +184,10 @@ class SystemHost:
             request_stop(self._guardian, error)
 
     async def stop_everything(self, shutdown_timeout: float) -> None:
-        guardian = self.root
-        request_stop(guardian, None)
-        with anyio.move_on_after(shutdown_timeout):
-            await self.guardian_done.wait()
-            return
-        running = [cell.label for cell in self.walk()[1:] if cell.state != Phase.STOPPED]
-        log.warning(
-            "system %s: actors still running %.3g s after shutdown began; cancelling %s",
-            self.node, shutdown_timeout, ", ".join(running[:10]),
-        )
-        kill(guardian)
-        with anyio.move_on_after(1.0):
-            await self.guardian_done.wait()
-        if not self.guardian_done.is_set():
-            for cell in self.walk():
-                if cell.state != Phase.STOPPED:
-                    terminate(cell)
-
-    def walk(self) -> list[CellState]:
-        """Every cell, parents before children, the guardian first."""
-        cells: list[CellState] = []
-        todo: deque[CellState | None] = deque([self._guardian])
-        while todo:
-            cell = todo.popleft()
-            if cell is not None:
-                cells.append(cell)
-                todo.extend(cell.child_cells or ())
-        return cells
+        await stop_tree(self.root, self.guardian_done, shutdown_timeout)
 
     def snapshot(self) -> list[ActorInfo]:
-        return [describe(cell) for cell in self.walk()[1:] if cell.state != Phase.STOPPED]
+        return [describe(cell) for cell in walk(self._guardian)[1:] if cell.state != Phase.STOPPED]
 
     # -- Host: what cells ask -------------------------------------------------------
 

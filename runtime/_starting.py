@@ -1,4 +1,5 @@
-"""Waiting for a start and a remote stop: the bodies of `system.start` and `system.stop`.
+"""Waiting on other actors and nodes: the bodies of `system.start`, `system.stop` (of a
+remote actor) and `system.lookup`.
 
 A local start is learned the way a supervisor learns it (see `runtime._start_stop`):
 the root guardian hears the child started or failed. A remote start is answered by the
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actors import ActorRef
-from actors.errors import ActorCrashedError, AskTimeoutError, NodeDownError
+from actors.errors import ActorCrashedError, ActorError, AskTimeoutError, NodeDownError
 from runtime._engine.lifecycle import request_stop
 from runtime._start_stop import Outcome, Stopping, StopWatcher
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from runtime._cluster.cluster import Cluster
     from runtime._host import SystemHost
 
-__all__ = ("start_local", "start_remote", "stop_remote")
+__all__ = ("lookup_anywhere", "lookup_on", "start_local", "start_remote", "stop_remote")
 
 
 async def start_local(
@@ -91,3 +92,27 @@ def stop_remote(host: SystemHost, ref: ActorRef[Any]) -> Stopping:
         watcher.watch(ref)
         host.stop_remote(ref)
     return Stopping(ref, outcome.wait)
+
+
+async def lookup_on(cluster: Cluster, node: str, name: str, timeout: float) -> ActorRef[Any] | None:
+    """The actor registered as `name` on `node` (asked over the link)."""
+    ref: ActorRef[Any] | None = await cluster.call(node, "$lookup", name, timeout)
+    return ref
+
+
+async def lookup_anywhere(cluster: Cluster, name: str, timeout: float) -> ActorRef[Any] | None:
+    """Ask every linked node at once; the answer of the first node in name order that
+    has `name`, so every caller agrees. A node down or too slow does not have it."""
+    peers = sorted(cluster.links)
+    answers: dict[str, ActorRef[Any] | None] = {}
+
+    async def ask(peer: str) -> None:
+        try:
+            answers[peer] = await lookup_on(cluster, peer, name, timeout)
+        except ActorError:
+            answers[peer] = None
+
+    async with anyio.create_task_group() as asks:
+        for peer in peers:
+            asks.start_soon(ask, peer)
+    return next((answers[p] for p in peers if answers.get(p) is not None), None)

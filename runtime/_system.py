@@ -13,16 +13,22 @@ import anyio
 from anyio.abc import TaskGroup
 
 from actors import ActorFactory, ActorRef, SpawnSpec
-from actors.errors import ActorError
 from actors.mailbox import Mailbox
 from runtime._cluster.cluster import Cluster, cookie_bytes
 from runtime._engine.lifecycle import request_stop
 from runtime._engine.snapshot import ActorInfo
 from runtime._host import SystemHost
 from runtime._start_stop import Stopping
-from runtime._starting import start_local, start_remote, stop_remote
+from runtime._starting import (
+    lookup_anywhere,
+    lookup_on,
+    start_local,
+    start_remote,
+    stop_remote,
+)
 from runtime._streams import Streams
 from runtime._streams.options import Fsync
+from runtime._wire.listener import ConnectionLimits
 
 if TYPE_CHECKING:
     from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
@@ -35,6 +41,18 @@ __all__ = ("ActorSystem",)
 log = logging.getLogger("repertory")
 M = TypeVar("M")
 R = TypeVar("R")
+
+
+def _module_names(given: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if isinstance(given, str) or not all(
+        isinstance(name, str) and name and all(part.isidentifier() for part in name.split("."))
+        for name in given
+    ):
+        raise ValueError(
+            "message_modules must be a list of module names such as ['shop.messages'],"
+            f" got {given!r}"
+        )
+    return tuple(given)
 
 
 class ActorSystem:
@@ -60,7 +78,10 @@ class ActorSystem:
         seeds: tuple[str, ...] | list[str] = (),
         data_dir: str | None = None,
         shutdown_timeout: float = 10.0,
-        allow_pickle: bool = True,
+        allow_pickle: bool = False,
+        message_modules: tuple[str, ...] | list[str] = (),
+        max_pending_handshakes: int = 256,
+        max_pending_handshakes_per_address: int = 32,
         ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
@@ -78,6 +99,12 @@ class ActorSystem:
             raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
         self.name = name
         self._shutdown_timeout = shutdown_timeout
+        # Modules (and packages) whose classes peers may name besides those imported:
+        # the codec imports a listed one when a peer names it, never any other.
+        modules = _module_names(message_modules)
+        # Connections that have not proved the cookie yet, at most, in all and from one
+        # peer address: more are closed at once (see runtime._wire.listener).
+        limits = ConnectionLimits(max_pending_handshakes, max_pending_handshakes_per_address)
         # Everything engine-facing lives in the host, which the layers are given.
         self._host = host = SystemHost(
             self, name, random_ids=listen is not None, data_dir=data_dir,
@@ -93,14 +120,13 @@ class ActorSystem:
                 seeds=tuple(seeds), ssl_context=ssl_context,
                 heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
                 max_frame_size=max_frame_size, allow_pickle=allow_pickle,
+                message_modules=modules, connection_limits=limits,
             )
             host.attach_cluster(self._cluster)
         # Streams: `fsync` and `flush_interval` are the defaults of every stream.
         self.streams = Streams(host, fsync=fsync, flush_interval=flush_interval)
         host.on_terminated(lambda cell: self.streams.forget(cell.ref))
         self._task_group: TaskGroup | None = None
-        # Set when the system begins to exit: services (`_start_service`) stop then.
-        self._closing = anyio.Event()
 
     # -- lifetime -------------------------------------------------------------------
 
@@ -132,7 +158,7 @@ class ActorSystem:
     ) -> bool | None:
         task_group = self._task_group
         assert task_group is not None, "ActorSystem exited without being entered"
-        self._closing.set()
+        self._host.closing.set()
         try:
             with anyio.CancelScope(shield=True):
                 await self._host.stop_everything(self._shutdown_timeout)
@@ -152,25 +178,9 @@ class ActorSystem:
     def _start_service(
         self, run: Callable[[anyio.Event], Awaitable[None]], name: str
     ) -> None:
-        """Run `run(closing)` in this system's task group (the web view does).
-
-        `closing` is set when the system begins to exit: the service should return
-        soon after; whatever still runs when the actors have stopped is cancelled. An
-        error of the service is logged and ends the service only, not the system.
-        """
-        if self._task_group is None or self._closing.is_set():
-            raise RuntimeError(
-                f"system {self._host.node} is not running; start {name} inside its `async with`"
-            )
-
-        async def guarded() -> None:
-            try:
-                await run(self._closing)
-            except Exception:
-                log.exception("system %s: %s failed; the system goes on without it",
-                              self._host.node, name)
-
-        self._task_group.start_soon(guarded, name=name)
+        """Run `run(closing)` in this system's task group (the web view does); see
+        `SystemHost.start_service`."""
+        self._host.start_service(run, name)
 
     def snapshot(self) -> list[ActorInfo]:
         """Every live actor (not the root guardian), parents before children."""
@@ -354,27 +364,11 @@ class ActorSystem:
         a node that does not answer within `timeout` seconds counts as not having it.
         """
         if node is not None and node != self._host.node:
-            return await self._lookup_on(node, name, timeout)
+            return await lookup_on(self.cluster, node, name, timeout)
         found = self.registry.whereis(name)
         if found is not None or node == self._host.node or self._cluster is None:
             return found
-        peers = sorted(self._cluster.links)
-        answers: dict[str, ActorRef[Any] | None] = {}
-
-        async def ask(peer: str) -> None:
-            try:
-                answers[peer] = await self._lookup_on(peer, name, timeout)
-            except ActorError:
-                answers[peer] = None  # down, or too slow: it does not have the name
-
-        async with anyio.create_task_group() as asks:
-            for peer in peers:
-                asks.start_soon(ask, peer)
-        return next((answers[p] for p in peers if answers.get(p) is not None), None)
-
-    async def _lookup_on(self, node: str, name: str, timeout: float) -> ActorRef[Any] | None:
-        ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)
-        return ref
+        return await lookup_anywhere(self._cluster, name, timeout)
 
     @property
     def address(self) -> str:

@@ -24,6 +24,7 @@ from actors.errors import MailboxFullError as MailboxFullError
 from actors.errors import NameTakenError as NameTakenError
 from actors.errors import NodeDownError as NodeDownError
 from actors.errors import SerializationError as SerializationError
+from actors.errors import StreamCorruptError as StreamCorruptError
 from actors.errors import UnroutableError as UnroutableError
 from actors.mailbox import Mailbox as Mailbox
 from actors.messages import DeadLetter as DeadLetter
@@ -50,6 +51,7 @@ __all__ = (
     "Reply",
     "SerializationError",
     "SpawnSpec",
+    "StreamCorruptError",
     "StreamEntry",
     "Terminated",
     "UnroutableError",

@@ -20,6 +20,7 @@ __all__ = (
     "NameTakenError",
     "NodeDownError",
     "SerializationError",
+    "StreamCorruptError",
     "UnroutableError",
 )
 
@@ -223,4 +224,40 @@ class UnroutableError(ActorError):
         return (
             f"exchange {self.exchange!r} routed key {self.key!r} to no actor; bind a "
             "queue for it, name an alternate exchange, or publish without mandatory=True"
+        )
+
+
+class StreamCorruptError(ActorError):
+    """A stream's file holds a record whose checksum fails where no crash could put it.
+
+    `path` is the segment file, `position` the byte where the damage starts, `offsets`
+    the first and last offset of the entries it covers (inclusive; ``(n, n - 1)`` when
+    the damaged bytes held no entry) and `length` how many bytes are damaged.
+    """
+
+    def __init__(
+        self, stream: str, path: str, position: int, offsets: tuple[int, int] | list[int],
+        length: int = 0,
+    ) -> None:
+        first, last = offsets
+        super().__init__(stream, path, position, [first, last], length)
+        self.stream = stream
+        self.path = path
+        self.position = position
+        self.offsets = (int(first), int(last))
+        self.length = length
+
+    def __str__(self) -> str:
+        first, last = self.offsets
+        if last < first:
+            covers = f"no entry (between offsets {first - 1} and {first})"
+        elif first == last:
+            covers = f"the entry at offset {first}"
+        else:
+            covers = f"the entries at offsets {first} to {last}"
+        return (
+            f"stream {self.stream!r} is damaged: {self.length} bytes at position "
+            f"{self.position} of {self.path} fail their checksum, covering {covers}; "
+            "restore the file from a copy, or open the stream with on_corruption=\"skip\" "
+            "to read every other entry"
         )

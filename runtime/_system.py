@@ -21,6 +21,7 @@ from runtime._engine.snapshot import ActorInfo
 from runtime._host import SystemHost
 from runtime._start_stop import Outcome, Stopping, StopWatcher
 from runtime._streams import Streams
+from runtime._streams.options import Fsync
 
 if TYPE_CHECKING:
     from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
@@ -67,6 +68,8 @@ class ActorSystem:
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
         max_frame_size: int = 64 * 1024 * 1024,
+        fsync: Fsync = "interval",
+        flush_interval: float = 0.05,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name or "@" in name:
             raise ValueError(
@@ -99,7 +102,8 @@ class ActorSystem:
             )
             host.on_terminated(self._cluster.local_terminated)
             self._cluster.on_node_down(self._forget_node)
-        self.streams = Streams(self)
+        # Streams: `fsync` and `flush_interval` are the defaults of every stream.
+        self.streams = Streams(self, fsync=fsync, flush_interval=flush_interval)
         host.on_terminated(lambda cell: self.streams.forget(cell.ref))
         self._task_group: TaskGroup | None = None
         # Set when the system begins to exit: services (`_start_service`) stop then.
@@ -110,6 +114,7 @@ class ActorSystem:
     async def __aenter__(self) -> ActorSystem:
         if self._task_group is not None:
             raise RuntimeError(f"ActorSystem {self.name!r} can be entered only once")
+        self.streams.open()  # first: the data_dir lock, before anything runs
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
@@ -120,8 +125,10 @@ class ActorSystem:
             except BaseException:
                 task_group.cancel_scope.cancel()
                 await task_group.__aexit__(None, None, None)
+                self.streams.close()
                 raise
         self._host.start_guardian()
+        self.streams.serve()
         return self
 
     async def __aexit__(
@@ -430,6 +437,16 @@ class ActorSystem:
     async def _lookup_on(self, node: str, name: str, timeout: float) -> ActorRef[Any] | None:
         ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)
         return ref
+
+    # -- what the streams need of their host (runtime._streams.host.StreamHost) -------
+
+    def is_local(self, ref: ActorRef[Any]) -> bool:
+        """Whether `ref`'s actor runs in this system."""
+        return self.local_cell(ref) is not None
+
+    def plain_ref(self, ref: ActorRef[Any]) -> ActorRef[Any]:
+        """The plain ref under a wrapping one (a pool's), as `forget` reports it."""
+        return ref._unwrap()
 
     @property
     def address(self) -> str:

@@ -17,6 +17,15 @@ from actors._failure import crashed
 # advice it gives.
 CASES: list[tuple[errors.ActorError, dict[str, Any], str, str]] = [
     (
+        errors.StreamCorruptError("orders", "/data/streams/orders/0.seg", 4096, (12, 14), 300),
+        {"stream": "orders", "path": "/data/streams/orders/0.seg", "position": 4096,
+         "offsets": (12, 14), "length": 300},
+        "stream 'orders' is damaged: 300 bytes at position 4096 of "
+        "/data/streams/orders/0.seg fail their checksum, covering the entries at offsets "
+        "12 to 14",
+        'open the stream with on_corruption="skip"',
+    ),
+    (
         errors.AskTimeoutError("shop@a/cart", 1.5),
         {"actor": "shop@a/cart", "timeout": 1.5},
         "ask to shop@a/cart timed out after 1.5 s",

@@ -1,42 +1,79 @@
-"""Delivery of stream entries: `Subscription` (one subscriber) and `Group` (shared work).
+"""Delivery of stream entries to one subscriber: `Subscription`.
 
 A lone subscription is two numbers: `_next`, the next offset to tell, and `_done`,
-the first offset not committed; it may run `max_in_flight` ahead of `_done`.
-
-A group keeps one position for all its members: `next` (the next new offset to hand
-out), `done` (every offset below it committed: the group's watermark, the number
-that is saved), `owner` (offset -> the member it was told to, until committed) and
-`retry` (offsets whose member left before committing, handed out again first). A
-member's commit covers the entries it was told; the watermark moves once every
-entry below it is covered, whoever held it.
+the first offset not committed; it may run `max_in_flight` ahead of `_done`. A group
+member's state (what it was told and not committed) is kept here too, but the group
+(`runtime._streams.groups`) decides what it is told.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from actors._ref import ActorRef
-from actors.messages import StreamEntry
+from actors import ActorRef, StreamEntry
 
-if TYPE_CHECKING:
-    from runtime._streams import Stream
+__all__ = ("GroupView", "Services", "StreamView", "Subscription", "check_offset")
 
-__all__ = ("Group", "Subscription", "check_offset")
+
+class Services(Protocol):
+    """What a stream and its subscribers need of `Streams`."""
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def max_in_flight(self) -> int: ...
+    def check_usable(self, what: str) -> None: ...
+    def call_later(self, delay: float, fn: Callable[[], object]) -> Any: ...
+    def track(self, subscription: Subscription) -> None: ...
+    def untrack(self, subscription: Subscription) -> None: ...
+
+
+class StreamView(Protocol):
+    """What a subscription (and a group) needs of its `Stream`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def streams(self) -> Services: ...
+    @property
+    def start(self) -> int: ...
+    def __len__(self) -> int: ...
+    def read(self, start: int, stop: int, limit: int) -> list[StreamEntry]: ...
+    def entry(self, offset: int) -> StreamEntry | None: ...
+    def ended(self, subscription: Subscription) -> None: ...
+    def offsets_changed(self) -> None: ...
+
+
+class GroupView(Protocol):
+    """What a member's subscription needs of its `Group`."""
+
+    @property
+    def done(self) -> int: ...
+    def commit(self, member: Subscription, offset: int) -> None: ...
+    def seek(self, offset: int) -> None: ...
+    def hand_back(self, member: Subscription) -> None: ...
+    def leave(self, member: Subscription) -> None: ...
 
 log = logging.getLogger("repertory.streams")
 
 
-def check_offset(stream: Stream, offset: object, what: str) -> int:
+def check_offset(stream: StreamView, offset: object, what: str) -> int:
     """`offset` if it is an offset of `stream` or its end, else an error saying which are."""
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise TypeError(f"{what} takes an int offset, got {type(offset).__qualname__}")
-    end = len(stream.messages)
-    if not 0 <= offset <= end:
+    start, end = stream.start, len(stream)
+    if 0 <= offset < start:
         raise ValueError(
-            f"{what} {offset} is outside stream {stream.name!r}: valid offsets are 0 to "
-            f"{end} ({end} is the offset the next append gets)"
+            f"{what} {offset} is no longer in stream {stream.name!r}: retention dropped "
+            f"the entries below {start}; use start=\"earliest\" (the oldest kept) or an "
+            f"offset from {start} to {end}"
+        )
+    if not start <= offset <= end:
+        raise ValueError(
+            f"{what} {offset} is outside stream {stream.name!r}: valid offsets are {start} "
+            f"to {end} ({end} is the offset the next append gets)"
         )
     return offset
 
@@ -57,27 +94,33 @@ class Subscription:
     - `cancel()` ends it; a group member's uncommitted entries go to other members.
       A subscription also ends when its actor stops.
 
-    At most `max_in_flight` entries are told and not yet committed at any time.
+    At most `max_in_flight` entries are told and not yet committed at any time. With
+    `ack_timeout` (seconds), an entry neither committed nor given back within it is
+    told again (a group member's goes to the next member in turn).
     """
 
     __slots__ = (
-        "_done", "_group", "_last_sent", "_next", "_sent", "active", "group",
-        "max_in_flight", "ref", "stream",
+        "_done", "_group", "_last_sent", "_next", "_sent", "_timer", "_timer_done",
+        "ack_timeout", "active", "group", "max_in_flight", "ref", "stream",
     )
 
     def __init__(
-        self, stream: Stream, ref: ActorRef[Any], group: str | None, max_in_flight: int
+        self, stream: StreamView, ref: ActorRef[Any], group: str | None, max_in_flight: int,
+        ack_timeout: float | None = None,
     ) -> None:
         self.stream = stream
         self.ref = ref
         self.group = group
         self.max_in_flight = max_in_flight
+        self.ack_timeout = ack_timeout
         self.active = False
         self._next = 0  # a lone subscriber's state
         self._done = 0
-        self._group: Group | None = None  # a member's state
-        self._sent: dict[int, None] = {}  # an ordered set: offsets told, not committed
+        self._group: GroupView | None = None  # a member's state
+        self._sent: dict[int, float] = {}  # offsets told, not committed -> when told
         self._last_sent = -1
+        self._timer: Any = None  # a lone subscriber's ack_timeout timer
+        self._timer_done = -1
 
     def commit(self, offset: int) -> None:
         """Mark every entry through `offset` done; delivery resumes if it was waiting.
@@ -122,6 +165,9 @@ class Subscription:
         if not self.active:
             return
         self.active = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.stream.ended(self)
         if self._group is not None:
             self._group.leave(self)
@@ -156,13 +202,47 @@ class Subscription:
         if not self.active:
             return
         stream = self.stream
-        end = min(len(stream.messages), self._done + self.max_in_flight)
+        if self._done < stream.start:
+            self._behind(stream.start)
+        end = min(len(stream), self._done + self.max_in_flight)
         if end <= self._next or not self.ref.is_alive:
             return
-        batch = [stream.entry(offset) for offset in range(self._next, end)]
+        batch = stream.read(self._next, end, end - self._next)
         self._next = end
-        if not self.send(batch):
+        if batch and not self.send(batch):
             self.cancel()
+        elif self.ack_timeout is not None and self._timer is None:
+            self._arm()
+
+    def _behind(self, start: int) -> None:
+        log.warning(
+            "stream %r: %s was at offset %d, below the oldest entry kept (%d): retention "
+            "dropped %d entries it had not committed; it goes on from %d",
+            self.stream.name, self.ref.address, self._done, start, start - self._done, start,
+        )
+        self._done = start
+        self._next = max(self._next, start)
+
+    def _arm(self) -> None:
+        assert self.ack_timeout is not None
+        self._timer_done = self._done
+        self._timer = self.stream.streams.call_later(self.ack_timeout, self._expired)
+
+    def _expired(self) -> None:
+        """`ack_timeout` after a delivery: if nothing was committed since, tell again."""
+        self._timer = None
+        if not self.active or self._next <= self._done:
+            return
+        if self._done == self._timer_done:
+            log.info(
+                "stream %r: %s committed nothing within ack_timeout=%gs; telling it "
+                "again from offset %d", self.stream.name, self.ref.address,
+                self.ack_timeout, self._done,
+            )
+            self._next = self._done
+            self.pump()
+        if self._timer is None and self._next > self._done:
+            self._arm()
 
     def send(self, batch: list[StreamEntry]) -> bool:
         """Tell `batch`; False (logged) if the ref refused it."""
@@ -196,105 +276,3 @@ class Subscription:
             f"commit({offset}) on stream {self.stream.name!r} by {self.ref.address} is "
             f"ahead of what was delivered: {told}; commit the offset of an entry received"
         )
-
-
-class Group:
-    """A consumer group: one committed offset, each entry to one live member."""
-
-    def __init__(self, stream: Stream, name: str, position: int) -> None:
-        self.stream = stream
-        self.name = name
-        self.next = position
-        self.done = position
-        self.members: list[Subscription] = []
-        self.turn = 0  # the member the round robin tries first
-        self.owner: dict[int, Subscription] = {}
-        self.acked: set[int] = set()  # committed offsets above the watermark
-        self.retry: list[int] = []  # a heap: oldest first
-
-    def join(self, member: Subscription) -> None:
-        member._group = self
-        member.active = True
-        self.members.append(member)
-        self.pump()
-
-    def leave(self, member: Subscription) -> None:
-        index = self.members.index(member)
-        del self.members[index]
-        if index < self.turn:
-            self.turn -= 1
-        self.hand_back(member)
-
-    def hand_back(self, member: Subscription) -> None:
-        """Owe `member`'s uncommitted entries to the group again, oldest first."""
-        for offset in member._sent:
-            del self.owner[offset]
-            heapq.heappush(self.retry, offset)
-        member._sent.clear()
-        self.pump()
-
-    def pump(self) -> None:
-        """Hand out owed entries (redeliveries first) round robin, within each window."""
-        messages = self.stream.messages
-        batches: dict[Subscription, list[StreamEntry]] = {}
-        while self.retry or self.next < len(messages):
-            member = self._pick()
-            if member is None:
-                break
-            if self.retry:
-                offset = heapq.heappop(self.retry)
-            else:
-                offset = self.next
-                self.next += 1
-            self.owner[offset] = member
-            member._sent[offset] = None
-            member._last_sent = max(member._last_sent, offset)
-            batches.setdefault(member, []).append(self.stream.entry(offset))
-        # Told only once every batch is assigned, and failures handled after every
-        # tell: a member that fails hands its entries on, and that must not overtake a
-        # batch not yet told to another member.
-        failed = [member for member, batch in batches.items() if not member.send(batch)]
-        for member in failed:
-            member.cancel()
-
-    def _pick(self) -> Subscription | None:
-        members = self.members
-        count = len(members)
-        for step in range(count):
-            index = (self.turn + step) % count
-            member = members[index]
-            if len(member._sent) < member.max_in_flight and member.ref.is_alive:
-                self.turn = (index + 1) % count
-                return member
-        return None
-
-    def commit(self, member: Subscription, offset: int) -> None:
-        last = member._last_sent
-        if offset > last:
-            told = f"the last entry told to it is {last}" if last >= 0 else "it was told nothing"
-            raise member._ahead(offset, told)
-        covered = [sent for sent in member._sent if sent <= offset]
-        if not covered:
-            return
-        for sent in covered:
-            del member._sent[sent]
-            del self.owner[sent]
-            self.acked.add(sent)
-        done = self.done
-        while done in self.acked:
-            self.acked.remove(done)
-            done += 1
-        if done != self.done:
-            self.done = done
-            self.stream.offsets_changed()
-        self.pump()
-
-    def seek(self, offset: int) -> None:
-        self.owner.clear()
-        self.acked.clear()
-        self.retry.clear()
-        for member in self.members:
-            member._sent.clear()
-        self.next = self.done = offset
-        self.stream.offsets_changed()
-        self.pump()

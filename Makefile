@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test lint typecheck layers pytest e2e chromium bench clean
+.PHONY: sample test lint typecheck layers pytest e2e chromium bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ $(VENV)/.bench: $(STAMP)
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench
+
+# Five node processes under random faults for 60 s, then a table of invariants
+# (samples/chaos). SEED=N replays a run; it exits non-zero when an invariant fails.
+chaos: $(STAMP)
+	$(BIN)/python -m samples.chaos --duration $(or $(DURATION),60) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) build *.egg-info

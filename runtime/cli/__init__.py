@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                       "system that returns one (modules in the current directory are found)")
     node.add_argument("--shutdown-timeout", type=positive_seconds, default=10.0,
                       help="seconds to let actors stop before cancelling them")
+    node.add_argument("--data-dir", metavar="DIR",
+                      help="where the node keeps its streams (ActorSystem data_dir=)")
     node.add_argument("--http", metavar="HOST:PORT",
                       help="serve the web view and /metrics there (127.0.0.1 unless told)")
     node.add_argument("--http-token", metavar="TOKEN",

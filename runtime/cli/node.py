@@ -58,7 +58,7 @@ async def run_node(args: argparse.Namespace) -> None:
             try:
                 system = await stack.enter_async_context(ActorSystem(
                     args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
-                    shutdown_timeout=args.shutdown_timeout,
+                    shutdown_timeout=args.shutdown_timeout, data_dir=args.data_dir,
                 ))
             except OSError as error:
                 raise describe_os_error("--listen", args.listen, error) or error from None

@@ -151,6 +151,8 @@ def _human(value: float) -> str:
         return f"{value / 1e6:.3g}M"
     if abs(value) >= 1e4:  # below this the full number is short enough
         return f"{value / 1e3:.0f}k"
+    if abs(value) < 100:  # seconds, percentages, ratios: keep three digits
+        return f"{value:.3g}"
     return f"{value:,.0f}"
 
 

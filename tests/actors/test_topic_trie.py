@@ -331,3 +331,41 @@ def test_a_full_prefix_memo_still_matches_the_reference(
             assert trie._all.remembered <= len(trie.patterns())
     finally:
         _topic_walk.MIN_REMEMBERED = bound
+
+
+def test_shapes_that_read_the_same_words_share_one_lookup_and_stay_current() -> None:
+    """For 3-word keys, ``*.b.c`` and ``#.b.c`` read words 2 and 3, ``a.b.*`` and
+    ``a.b.#`` words 1 and 2: two lookups (white-box), kept right as bindings change."""
+    trie = trie_of(("*.b.c", 1), ("#.b.c", 2), ("a.b.*", 3), ("a.b.#", 4))
+    assert trie.match("x.b.c") == {1, 2} and trie.match("a.b.x") == {3, 4}
+    assert len(trie._index._plans[3].lookups) == 2
+    trie.add("#.b.c", 5)
+    trie.add("*.q.c", 6)  # a new key in a merged shape
+    assert trie.match("x.b.c") == {1, 2, 5} and trie.match("x.q.c") == {6}
+    trie.remove("*.b.c", 1)
+    trie.remove("#.b.c", 2)
+    assert trie.match("x.b.c") == {5} and trie.match("b.c") == {5}
+    trie.remove("#.b.c", 5)
+    assert trie.match("x.b.c") == frozenset() and trie.match("a.b.c") == {3, 4}
+
+
+def test_patterns_written_apart_that_mean_the_same_stay_apart() -> None:
+    """``#.#`` is ``#`` and ``#.*`` is ``*.#`` to the index; unbinding one keeps the other."""
+    trie = trie_of(("#", 4), ("#.#", 4), ("#.*", 5), ("*.#", 5))
+    assert trie.remove("#.#", 4) and trie.match("") == {4}
+    assert trie.remove("#.*", 5) and trie.match("a") == {4, 5}
+    assert trie.remove("*.#", 5) and trie.match("a") == {4}
+
+
+def test_binding_a_catch_all_keeps_the_plans() -> None:
+    """``#`` bound by one actor after another (as each starts) changes what every key
+    reaches, but not which lookups a key needs: the plan stays (white-box)."""
+    trie = trie_of(("a.*", 1), ("#", 2))
+    assert trie.match("a.b") == {1, 2}
+    plan = trie._index._plans[2]
+    for value in range(3, 20):
+        trie.add("#", value)
+        assert trie.match("a.b") == {1, *range(2, value + 1)}
+    trie.remove("#", 2)
+    assert trie.match("x.y") == set(range(3, 20))
+    assert trie._index._plans[2] is plan

@@ -22,6 +22,7 @@ from runtime._host import SystemHost
 from runtime._start_stop import Outcome, Stopping, StopWatcher
 from runtime._streams import Streams
 from runtime._streams.options import Fsync
+from runtime._wire.listener import ConnectionLimits
 
 if TYPE_CHECKING:
     from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
@@ -38,6 +39,18 @@ __all__ = ("ActorSystem",)
 log = logging.getLogger("repertory")
 M = TypeVar("M")
 R = TypeVar("R")
+
+
+def _module_names(given: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if isinstance(given, str) or not all(
+        isinstance(name, str) and name and all(part.isidentifier() for part in name.split("."))
+        for name in given
+    ):
+        raise ValueError(
+            "message_modules must be a list of module names such as ['shop.messages'],"
+            f" got {given!r}"
+        )
+    return tuple(given)
 
 
 class ActorSystem:
@@ -63,7 +76,10 @@ class ActorSystem:
         seeds: tuple[str, ...] | list[str] = (),
         data_dir: str | None = None,
         shutdown_timeout: float = 10.0,
-        allow_pickle: bool = True,
+        allow_pickle: bool = False,
+        message_modules: tuple[str, ...] | list[str] = (),
+        max_pending_handshakes: int = 256,
+        max_pending_handshakes_per_address: int = 32,
         ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
@@ -87,6 +103,14 @@ class ActorSystem:
         self.data_dir = data_dir
         self.shutdown_timeout = shutdown_timeout
         self.allow_pickle = allow_pickle
+        # Modules (and packages) whose classes peers may name besides those imported:
+        # the codec imports a listed one when a peer names it, never any other.
+        self.message_modules = _module_names(message_modules)
+        # Connections that have not proved the cookie yet, at most, in all and from one
+        # peer address: more are closed at once (see runtime._wire.listener).
+        self.connection_limits = ConnectionLimits(
+            max_pending_handshakes, max_pending_handshakes_per_address
+        )
         # Everything engine-facing lives in the host, which the layers are given.
         self._host = host = SystemHost(self, name, random_ids=listen is not None)
         self.registry: Registry = host.registry
@@ -99,6 +123,7 @@ class ActorSystem:
                 seeds=self.seeds, ssl_context=ssl_context,
                 heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
                 max_frame_size=max_frame_size, allow_pickle=allow_pickle,
+                message_modules=self.message_modules, connection_limits=self.connection_limits,
             )
             host.on_terminated(self._cluster.local_terminated)
             self._cluster.on_node_down(self._forget_node)

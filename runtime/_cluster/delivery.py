@@ -43,13 +43,21 @@ class RemoteDelivery:
     node: str  # this node's name, set when the cluster starts
     kernel: Kernel
 
-    def __init__(self, host: ClusterHost, links: dict[str, Link], *, allow_pickle: bool) -> None:
+    def __init__(
+        self,
+        host: ClusterHost,
+        links: dict[str, Link],
+        *,
+        allow_pickle: bool,
+        message_modules: tuple[str, ...] = (),
+    ) -> None:
         self.host = host
         self.links = links  # the link table, kept by `Links`
         # Local actors whose refs left this node, by uid: frames name actors by uid.
         self.exported: dict[int, LocalActor] = {}
         self.codec = Codec(
-            allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for
+            allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for,
+            message_modules=message_modules,
         )
         # Remote spawns that failed: (node, uid) -> the error (see `spawning.py`).
         self.spawn_failures: dict[tuple[str, int], BaseException] = {}

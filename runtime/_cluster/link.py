@@ -28,6 +28,7 @@ from runtime._cluster.phi import PhiAccrualDetector
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
 from runtime._wire.link_io import LinkWriter, TransportReceiver, asyncio_transport
+from runtime._wire.records import SessionKeys
 
 __all__ = ("FRAME_HANDLERS", "Link", "LinkHandler")
 
@@ -112,6 +113,7 @@ class Link:
         peer: str,
         outgoing: bool,
         *,
+        keys: SessionKeys,
         max_frame_size: int,
         detector: PhiAccrualDetector,
     ) -> None:
@@ -126,10 +128,13 @@ class Link:
         receiving: anyio.abc.ByteReceiveStream = stream
         if kernel.name == "asyncio" and asyncio_transport(stream) is not None:
             receiving = TransportReceiver(stream)
-        self.reader = wire.FrameReader(receiving, max_frame_size=max_frame_size)
+        # Every record either way is tagged with this connection's keys (see _wire.records).
+        self.reader = wire.FrameReader(
+            receiving, max_frame_size=max_frame_size, opener=keys.opener()
+        )
         self.writer = LinkWriter(
             stream, max_frame_size=max_frame_size, high_water=TELL_HIGH_WATER,
-            backend=kernel.name,
+            backend=kernel.name, sealer=keys.sealer(),
         )
         # Asks sent over this link and not answered yet: corr -> reply slot.
         self.pending: dict[int, Any] = {}

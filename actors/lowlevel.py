@@ -19,22 +19,26 @@ runs its `on_stop` (its mailbox, ref and name are kept), then `recreate_child` b
 fresh instance from its factory and runs `on_restart`. A parent is told of each step
 (`on_child_torn_down`, then `on_child_started`) and may wait between them (a back-off).
 
-Example: a parent that restarts any failed child at once::
+Example: a parent that restarts its one child at once whenever it fails::
 
-    from actors import Actor
+    from typing import Any
+
+    from actors import Actor, ActorRef
     from actors.lowlevel import Parent, children
 
     class Restarter(Parent[None]):
         def __init__(self, worker: type[Actor[str]]) -> None:
-            self.worker = children(self.context).spawn_child(worker, (), {}, supervised=True)
+            self.worker = children(self.context).spawn_child(worker, (), {})
 
-        def receive(self, message: None) -> None:
-            return None
+        def receive(self, message: None) -> ActorRef[Any]:
+            return self.worker  # its ref stays valid across restarts
 
-        def on_child_failed(self, child, error):
-            children(self.context).teardown_child(child, error)
+        def on_child_failed(self, child: ActorRef[Any], error: BaseException) -> None:
+            control = children(self.context)
+            control.report_failure(child, error, "restart")
+            control.teardown_child(child, error)
 
-        def on_child_torn_down(self, child):
+        def on_child_torn_down(self, child: ActorRef[Any]) -> None:
             children(self.context).recreate_child(child, None)
 """
 

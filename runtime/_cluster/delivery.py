@@ -17,6 +17,7 @@ import anyio
 
 from actors import ActorRef
 from actors.errors import ActorStoppedError, NodeDownError, SerializationError
+from actors.lowlevel import unwrap
 from runtime._cluster.host import ClusterHost, LocalActor
 from runtime._cluster.members import describe_members
 from runtime._cluster.refs import (
@@ -71,7 +72,7 @@ class RemoteDelivery:
 
     def export(self, ref: ActorRef[Any]) -> tuple[str, int, str | None]:
         """(node, uid, name) for a ref leaving this node; remembers local cells."""
-        ref = ref._unwrap()
+        ref = unwrap(ref)
         if isinstance(ref, RemoteRef):
             return (ref.node, ref.uid, ref.name)
         cell = self.host.local_cell(ref)

@@ -72,6 +72,7 @@ class ActorSystem:
         name: str,
         *,
         listen: str | None = None,
+        advertise: str | None = None,
         cookie: str | bytes | None = None,
         seeds: tuple[str, ...] | list[str] = (),
         data_dir: str | None = None,
@@ -80,6 +81,7 @@ class ActorSystem:
         message_modules: tuple[str, ...] | list[str] = (),
         max_pending_handshakes: int = 256,
         max_pending_handshakes_per_address: int = 32,
+        max_members: int = 1000,
         ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
@@ -124,6 +126,7 @@ class ActorSystem:
                 heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
                 max_frame_size=max_frame_size, allow_pickle=allow_pickle,
                 message_modules=self.message_modules, connection_limits=self.connection_limits,
+                advertise=advertise, max_members=max_members,
             )
             host.on_terminated(self._cluster.local_terminated)
             self._cluster.on_node_down(self._forget_node)

@@ -84,13 +84,22 @@ class DialFailure(Exception):
 
 
 def _connect_failure(target: str, error: OSError) -> DialFailure:
-    if isinstance(error, ConnectionRefusedError):
+    # anyio tries every address of a host and raises one OSError for all, with what
+    # each attempt raised as its cause (an exception group when there were several).
+    cause: BaseException | None = error.__cause__
+    found: list[BaseException] = [error]
+    if isinstance(cause, BaseExceptionGroup):
+        found = list(cause.exceptions)
+    elif cause is not None:
+        found = [cause]
+    if any(isinstance(each, ConnectionRefusedError) for each in found):
         kind = "refused"
-    elif isinstance(error, socket.gaierror):
+    elif any(isinstance(each, socket.gaierror) for each in found):
         kind = "unresolvable"
     else:
         kind = "unreachable"
-    return DialFailure(kind, str(error), NodeDownError(target, f"cannot connect: {error}"))
+    detail = "; ".join(str(each) for each in found)
+    return DialFailure(kind, detail, NodeDownError(target, f"cannot connect: {error}"))
 
 
 def _handshake_failure(target: str, error: HandshakeError) -> DialFailure:

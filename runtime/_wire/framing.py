@@ -393,6 +393,25 @@ class FrameWriter:
                 return
             await self._wait_for_change()
 
+    def take_unsent(self) -> list[SessionFrame]:
+        """Remove and return the frames queued but not yet handed to the stream.
+
+        For the owner of a connection that has ended: what is returned never reached
+        the peer (what was already handed to the stream may or may not have).
+        """
+        pending, self._pending = self._pending, bytearray()
+        frames: list[SessionFrame] = []
+        pos = 0
+        while pos + _HEADER_SIZE <= len(pending):
+            (size,) = _HEADER.unpack_from(pending, pos)
+            body = bytes(pending[pos + _HEADER_SIZE : pos + _HEADER_SIZE + size])
+            pos += _HEADER_SIZE + size
+            try:
+                frames.append(_session_decoder.decode(body))
+            except _DECODE_ERRORS:
+                continue  # a handshake frame (Goodbye is both) or damage: not a message
+        return frames
+
     async def flush(self) -> None:
         """Wait until every frame queued before this call has been handed to the stream."""
         target = self._queued

@@ -171,6 +171,10 @@ class LinkWriter(wire.FrameWriter):
         self._end_batch()
         await super().flush()
 
+    def take_unsent(self) -> list[wire.SessionFrame]:
+        self._end_batch()
+        return super().take_unsent()
+
     @property
     def pending(self) -> int:
         return len(self._pending) + self._batch_bytes

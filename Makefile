@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sample test lint typecheck layers pytest e2e chromium bench chaos clean
+.PHONY: sample test lint typecheck layers pytest fuzz e2e chromium bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ layers: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The security fuzzers (tests/cluster/test_security_fuzz.py) at 10,000 examples each
+# instead of make test's 100; each prints the kinds of input it tried.
+fuzz: $(STAMP)
+	REPERTORY_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s --hypothesis-show-statistics \
+		tests/cluster/test_security_fuzz.py
 
 # The web view in a real browser (headless Chromium), apart from `make test`: it needs
 # Chromium, which this installs from Debian when it is missing (as root; otherwise it

@@ -34,6 +34,7 @@ from runtime._cluster.refs import RemoteRef
 from runtime._cluster.spawning import RemoteSpawner
 from runtime._cluster.watches import RemoteWatches
 from runtime._engine.kernel import Kernel
+from runtime._wire.listener import ConnectionLimits
 
 if TYPE_CHECKING:
     from runtime._cluster.link import Link
@@ -61,6 +62,8 @@ class Cluster:
         phi_threshold: float,
         max_frame_size: int,
         allow_pickle: bool,
+        message_modules: tuple[str, ...] = (),
+        connection_limits: ConnectionLimits | None = None,
     ) -> None:
         self._host = host
         self._name = name
@@ -71,8 +74,10 @@ class Cluster:
             cookie=cookie, server_ssl=server_ssl, client_ssl=client_ssl,
             heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
             max_frame_size=max_frame_size, on_up=self._node_up, on_down=self._node_down,
+            limits=connection_limits or ConnectionLimits(),
         )
-        self.delivery = RemoteDelivery(host, self.connections.table, allow_pickle=allow_pickle)
+        self.delivery = RemoteDelivery(host, self.connections.table, allow_pickle=allow_pickle,
+                                       message_modules=message_modules)
         self.watches = RemoteWatches(self.delivery)
         self.spawner = RemoteSpawner(self.delivery, allow_pickle=allow_pickle)
         self.names = ClusterNames(self.delivery)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from actors import ActorRef
 from actors.errors import ActorStoppedError, NodeDownError, SerializationError
 from runtime._cluster.host import ClusterHost, LocalActor
@@ -43,16 +45,25 @@ class RemoteDelivery:
     node: str  # this node's name, set when the cluster starts
     kernel: Kernel
 
-    def __init__(self, host: ClusterHost, links: dict[str, Link], *, allow_pickle: bool) -> None:
+    def __init__(
+        self,
+        host: ClusterHost,
+        links: dict[str, Link],
+        *,
+        allow_pickle: bool,
+        message_modules: tuple[str, ...] = (),
+    ) -> None:
         self.host = host
         self.links = links  # the link table, kept by `Links`
         # Local actors whose refs left this node, by uid: frames name actors by uid.
         self.exported: dict[int, LocalActor] = {}
         self.codec = Codec(
-            allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for
+            allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for,
+            message_modules=message_modules,
         )
         # Remote spawns that failed: (node, uid) -> the error (see `spawning.py`).
         self.spawn_failures: dict[tuple[str, int], BaseException] = {}
+        self.unsent_dead_lettered = 0  # tells a link still held when it went down
         self.asks_skipped = 0  # asks from peers not handled: their asker had given up
         self.replies_too_late = 0  # answers found after the asker's deadline: not sent
 
@@ -101,7 +112,7 @@ class RemoteDelivery:
         if link is not None and sender is None:
             payload = self.codec.encode(message)  # SerializationError reaches the sender
             if not link.tell(ref._uid, payload):
-                self.host.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+                self.host.dead_letter(message, ref.address, link.refusal())
             return
         if ref.node == self.node:
             cell = self.exported.get(ref.uid)
@@ -112,8 +123,10 @@ class RemoteDelivery:
             return
         payload = self.codec.encode(message)
         frame = wire.Tell(ref.uid, payload, self.ref_to_text(sender))
-        if link is None or not link.send(frame):
+        if link is None:
             self.host.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+        elif not link.send(frame):
+            self.host.dead_letter(message, ref.address, link.refusal())
 
     def tell_many(self, ref: RemoteRef[Any], messages: list[Any]) -> None:
         link = self.links.get(ref.node)
@@ -123,15 +136,24 @@ class RemoteDelivery:
             return
         payloads = [self.codec.encode(message) for message in messages]
         if not link.send(wire.TellMany(ref.uid, payloads)):
+            reason = link.refusal()
             for message in messages:
-                self.host.dead_letter(message, ref.address, f"node {ref.node} is not linked")
+                self.host.dead_letter(message, ref.address, reason)
 
     async def send(self, ref: RemoteRef[Any], message: Any) -> None:
+        """Queue `message` for `ref`, waiting while the link to its node is full.
+
+        Never hangs on a dead node: a link that closes while this waits, or a node that
+        is not linked, dead-letters the message.
+        """
         link = self.links.get(ref.node)
         if link is None:
             self.tell(ref, message, None)
             return
-        await link.writer.send(wire.Tell(ref.uid, self.codec.encode(message), None))
+        try:
+            await link.writer.send(wire.Tell(ref.uid, self.codec.encode(message), None))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self.host.dead_letter(message, ref.address, "node down")
 
     async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
         try:
@@ -247,7 +269,29 @@ class RemoteDelivery:
 
     def stats(self) -> dict[str, int]:
         """This node's counters of remote delivery (see `Cluster.stats`)."""
-        return {"asks_skipped": self.asks_skipped, "replies_too_late": self.replies_too_late}
+        return {
+            "asks_skipped": self.asks_skipped,
+            "replies_too_late": self.replies_too_late,
+            "unsent_dead_lettered": self.unsent_dead_lettered,
+        }
+
+    def unsent(self, link: Link, frames: list[wire.SessionFrame]) -> None:
+        """Dead-letter the tells a link still held when it went down ("node down")."""
+        for frame in frames:
+            if type(frame) is wire.Tell:
+                payloads = [frame.payload]
+            elif type(frame) is wire.TellMany:
+                payloads = frame.payloads
+            else:
+                continue  # asks were failed with NodeDownError; the rest is protocol
+            recipient = target_address(link.peer, frame.target)
+            for payload in payloads:
+                try:
+                    message = self.codec.decode(payload)
+                except SerializationError:
+                    message = payload
+                self.unsent_dead_lettered += 1
+                self.host.dead_letter(message, recipient, "node down")
 
     def _expired(self, skipped: bool) -> None:
         if skipped:

@@ -49,6 +49,7 @@ class Inbound:
         self.on_tell_many = delivery.on_tell_many
         self.on_ask = delivery.on_ask
         self.on_reply = delivery.on_reply
+        self.unsent = delivery.unsent
 
     @property
     def kernel(self) -> Kernel:

@@ -28,14 +28,15 @@ from runtime._cluster.phi import PhiAccrualDetector
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
 from runtime._wire.link_io import LinkWriter, TransportReceiver, asyncio_transport
+from runtime._wire.records import SessionKeys
 
 __all__ = ("FRAME_HANDLERS", "Link", "LinkHandler")
 
 log = logging.getLogger("repertory.cluster")
 
-# Tells are fire-and-forget: rather than block a sender, the writer may hold this many
-# bytes before new tells go to dead letters.
-TELL_HIGH_WATER = 64 * 1024 * 1024
+# What a link's writer may hold unsent by default: past it `tell` dead-letters ("link
+# to X is full") and `send` waits.
+LINK_BUFFER = 32 * 1024 * 1024
 # Seconds a retired link (another connection to the peer took over) stays open for the
 # frames already on their way over it.
 RETIRE_GRACE = 2.0
@@ -68,6 +69,10 @@ class LinkHandler(Protocol):
     def on_members(self, link: Link, frame: wire.Members) -> None: ...
     def link_closed(self, link: Link, reason: str) -> None:
         """The link ended (after failing its pending asks); `reason` says why."""
+        ...
+
+    def unsent(self, link: Link, frames: list[wire.SessionFrame]) -> None:
+        """The frames the link still held unsent when it ended (they never left)."""
         ...
 
     def reply_frame(self, corr: int, value: Any) -> wire.Reply:
@@ -112,8 +117,10 @@ class Link:
         peer: str,
         outgoing: bool,
         *,
+        keys: SessionKeys,
         max_frame_size: int,
         detector: PhiAccrualDetector,
+        buffer_size: int = LINK_BUFFER,
     ) -> None:
         self.handler = handler
         self.stream = stream
@@ -126,10 +133,13 @@ class Link:
         receiving: anyio.abc.ByteReceiveStream = stream
         if kernel.name == "asyncio" and asyncio_transport(stream) is not None:
             receiving = TransportReceiver(stream)
-        self.reader = wire.FrameReader(receiving, max_frame_size=max_frame_size)
+        # Every record either way is tagged with this connection's keys (see _wire.records).
+        self.reader = wire.FrameReader(
+            receiving, max_frame_size=max_frame_size, opener=keys.opener()
+        )
         self.writer = LinkWriter(
-            stream, max_frame_size=max_frame_size, high_water=TELL_HIGH_WATER,
-            backend=kernel.name,
+            stream, max_frame_size=max_frame_size, high_water=buffer_size,
+            backend=kernel.name, sealer=keys.sealer(),
         )
         # Asks sent over this link and not answered yet: corr -> reply slot.
         self.pending: dict[int, Any] = {}
@@ -171,6 +181,7 @@ class Link:
             if self._flushing is not None:
                 self._flushing.cancel()
             self._fail_pending()
+            self.handler.unsent(self, self.writer.take_unsent())
             # Closing a connection that is already broken may fail in its own way.
             with anyio.CancelScope(shield=True), contextlib.suppress(
                 anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
@@ -248,6 +259,17 @@ class Link:
                 slot.set_exception(error)
 
     # -- sending --------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """False once the link has begun to close."""
+        return self.closed_reason is None
+
+    def refusal(self) -> str:
+        """Why `send` or `tell` returned False: the reason a dead letter gives."""
+        if self.is_open:
+            return f"link to {self.peer} is full"
+        return f"node {self.peer} is not linked"
 
     def send(self, frame: wire.Frame) -> bool:
         """Queue `frame`; False when the link cannot take it (closed or full)."""

@@ -21,13 +21,12 @@ from actors.errors import AuthenticationError, NodeDownError
 from runtime._cluster.link import Link, LinkHandler
 from runtime._cluster.phi import PhiAccrualDetector
 from runtime._wire.handshake import (
+    HandshakeClosedError,
     HandshakeError,
     PeerInfo,
     client_handshake,
-    connect,
-    listen,
-    serve_authenticated,
 )
+from runtime._wire.listener import ConnectionLimits, connect, listen, serve_authenticated
 
 __all__ = ("DialFailure", "Links", "parse_address")
 
@@ -61,17 +60,29 @@ class DialFailure(Exception):
 
 
 def _connect_failure(target: str, error: OSError) -> DialFailure:
-    if isinstance(error, ConnectionRefusedError):
+    # anyio tries every address of a host and raises one OSError for all, with what
+    # each attempt raised as its cause (an exception group when there were several).
+    cause: BaseException | None = error.__cause__
+    found: list[BaseException] = [error]
+    if isinstance(cause, BaseExceptionGroup):
+        found = list(cause.exceptions)
+    elif cause is not None:
+        found = [cause]
+    if any(isinstance(each, ConnectionRefusedError) for each in found):
         kind = "refused"
-    elif isinstance(error, socket.gaierror):
+    elif any(isinstance(each, socket.gaierror) for each in found):
         kind = "unresolvable"
     else:
         kind = "unreachable"
-    return DialFailure(kind, str(error), NodeDownError(target, f"cannot connect: {error}"))
+    detail = "; ".join(str(each) for each in found)
+    return DialFailure(kind, detail, NodeDownError(target, f"cannot connect: {error}"))
 
 
-def _handshake_failure(error: HandshakeError) -> DialFailure:
+def _handshake_failure(target: str, error: HandshakeError) -> DialFailure:
     reason = error.reason
+    if isinstance(error, HandshakeClosedError):
+        # Closed or silent mid-handshake: the node is down (or busy), not refusing us.
+        return DialFailure("closed in handshake", str(error), NodeDownError(target, reason))
     if "cookie" in reason:
         kind = "cookie rejected"
     elif "expected" in reason and "reached" in reason:
@@ -101,8 +112,10 @@ class Links:
         max_frame_size: int,
         on_up: Callable[[Link], None],
         on_down: Callable[[Link, str], None],
+        limits: ConnectionLimits,
     ) -> None:
         self.table: dict[str, Link] = {}
+        self._limits = limits
         self._cookie = cookie
         self._server_ssl = server_ssl
         self._client_ssl = client_ssl
@@ -128,11 +141,12 @@ class Links:
     async def _serve(self, listener: Any) -> None:
         async with listener:
             await serve_authenticated(
-                listener, self._accepted, cookie=self._cookie, node=self.node
+                listener, self._accepted, cookie=self._cookie, node=self.node,
+                limits=self._limits,
             )
 
     async def _accepted(self, stream: ByteStream, peer: PeerInfo) -> None:
-        link = self._adopt(stream, peer.node, outgoing=False)
+        link = self._adopt(stream, peer, outgoing=False)
         await link.run(self.heartbeat_interval)
 
     async def close(self) -> None:
@@ -156,8 +170,8 @@ class Links:
                 stream, cookie=self._cookie, node=self.node, expect_node=expect
             )
         except HandshakeError as error:
-            raise _handshake_failure(error) from None
-        link = self._adopt(stream, peer.node, outgoing=True)
+            raise _handshake_failure(target, error) from None
+        link = self._adopt(stream, peer, outgoing=True)
         assert self._task_group is not None
         self._task_group.start_soon(link.run, self.heartbeat_interval, name=f"link-{link.peer}")
         active = self.table.get(peer.node)
@@ -166,7 +180,7 @@ class Links:
             raise DialFailure("refused", str(closed), closed)
         return active
 
-    def _adopt(self, stream: ByteStream, peer: str, *, outgoing: bool) -> Link:
+    def _adopt(self, stream: ByteStream, info: PeerInfo, *, outgoing: bool) -> Link:
         """Make a fresh connection the link to `peer`, unless a better one exists.
 
         Two nodes that dial each other at once end up with two connections; both keep
@@ -175,10 +189,11 @@ class Links:
         sides, so that what is already on its way over it (asks, and their answers)
         still arrives: see `Link.retire`. Run the returned link either way.
         """
+        peer = info.node
         detector = PhiAccrualDetector(
             threshold=self._phi_threshold, first_interval=self.heartbeat_interval
         )
-        link = Link(self.handler, stream, peer, outgoing,
+        link = Link(self.handler, stream, peer, outgoing, keys=info.keys,
                     max_frame_size=self._max_frame_size, detector=detector)
         existing = self.table.get(peer)
         if existing is not None:

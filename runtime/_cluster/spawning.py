@@ -19,7 +19,7 @@ from actors.errors import ActorCrashedError, ActorError, NodeDownError, Serializ
 from runtime._cluster.delivery import RemoteDelivery
 from runtime._cluster.refs import RemoteRef, ref_text
 from runtime._wire import framing as wire
-from runtime._wire.codec import _resolve, qualified_name
+from runtime._wire.codec import qualified_name
 
 if TYPE_CHECKING:
     from runtime._cluster.link import Link
@@ -99,11 +99,12 @@ class RemoteSpawner:
 
     def _factory_reference(self, factory: Any) -> tuple[str, bytes | None]:
         if isinstance(factory, type) and factory.__module__ != "__main__":
+            resolver = self.delivery.codec.resolver
             try:
-                if _resolve(qualified_name(factory)) is factory:
+                if resolver.resolve(qualified_name(factory), "actor", _is_actor) is factory:
                     return qualified_name(factory), None
-            except (ImportError, AttributeError):
-                pass
+            except SerializationError:
+                pass  # a local class, say: by value, if pickle is allowed
         if not self.allow_pickle:
             raise SerializationError(
                 repr(factory), "it is not importable by path and pickling is switched off"
@@ -146,10 +147,9 @@ class RemoteSpawner:
             if not self.allow_pickle:
                 raise SerializationError("a pickled actor class", "pickling is switched off")
             return pickle.loads(frame.cls_pickle)
-        factory = _resolve(frame.cls_path)
-        if not (isinstance(factory, type) and issubclass(factory, Actor)):
-            raise SerializationError(frame.cls_path, "it is not an Actor class")
-        return factory
+        # The codec's rule for type names: an Actor subclass of a module this node has
+        # imported or lists in message_modules=, never one imported for the peer.
+        return self.delivery.codec.resolver.resolve(frame.cls_path, "actor", _is_actor)
 
     def on_spawned(self, link: Link, frame: wire.Spawned) -> None:
         codec = self.delivery.codec
@@ -163,3 +163,7 @@ class RemoteSpawner:
             slot.set_result(None)
         else:
             slot.set_exception(codec.error_from_wire(f"{slot.key[0]}/${slot.key[1]}", frame.error))
+
+
+def _is_actor(cls: type) -> bool:
+    return issubclass(cls, Actor)

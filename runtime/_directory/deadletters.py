@@ -55,15 +55,18 @@ class DeadLetters:
 
 
 # Reasons are sentences that may name a node or an error; metrics label them by kind.
-_KINDS = ("stopped", "unavailable", "mailbox full", "no such actor", "link full")
+_KINDS = ("stopped", "unavailable", "mailbox full", "no such actor", "link full", "node down")
 
 
 def reason_kind(reason: str) -> str:
     """A dead letter's reason as one of a few kinds: ``stopped``, ``unavailable``,
-    ``mailbox full``, ``no such actor``, ``link full``, ``not linked`` or ``other``."""
+    ``mailbox full``, ``no such actor``, ``link full``, ``node down``, ``not linked``
+    or ``other``."""
     for kind in _KINDS:
         if reason.startswith(kind):
             return kind
     if reason.endswith("is not linked"):
         return "not linked"
+    if reason.startswith("link to") and reason.endswith("is full"):
+        return "link full"
     return "other"

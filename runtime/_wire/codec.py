@@ -7,8 +7,17 @@ these types never touch pickle. Anything else goes through cloudpickle, and only
 the codec allows it (authenticated links, `allow_pickle=True`); otherwise encoding
 fails with `SerializationError` at the sender.
 
-Decoding resolves names only to Struct, dataclass, enum and exception classes, so a
-peer cannot make us call an arbitrary function by naming it.
+Decoding never imports a module because a peer named it: a type name resolves only
+to a class of a module this node has already imported (it is in `sys.modules`) or
+listed in `message_modules` (the node's own choice; a listed package covers its
+submodules), and only to a Struct, dataclass, enum or exception class: a peer cannot
+make this node run a module's code or call an arbitrary function by naming it.
+Attributes are looked up in the module's and classes' own namespaces, so a module's
+`__getattr__` never runs either. Whatever goes wrong while decoding (even a class
+whose constructor raises `SystemExit`) comes out as `SerializationError`.
+
+A message over `max_size` encoded bytes fails at the sender, with `SerializationError`
+naming the limit, before anything is queued.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ import dataclasses
 import enum
 import importlib
 import pickle
+import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -28,7 +38,7 @@ from actors import ActorRef
 from actors.errors import ActorCrashedError, ActorError, SerializationError
 from runtime._wire.frames import RemoteError
 
-__all__ = ("Codec",)
+__all__ = ("Codec", "TypeResolver", "qualified_name")
 
 # Ext codes (0-127 are ours; msgspec reserves -1 for timestamps).
 (_TUPLE, _SET, _FROZENSET, _STRUCT, _DATACLASS, _ENUM, _REF, _PICKLE, _ERROR, _BYTEARRAY,
@@ -37,22 +47,88 @@ _SCALARS = frozenset({int, str, float, bool, bytes, type(None)})
 
 
 def qualified_name(cls: type) -> str:
+    """``module:QualName``: how a class is named on the wire."""
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _resolve(name: str) -> Any:
-    module_name, _, qualname = name.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    return target
+# What a failure while decoding hostile bytes may raise, turned into SerializationError.
+# Not cancellation (decoding never waits, so none can arise inside) and not
+# GeneratorExit: SystemExit and KeyboardInterrupt because a class's __init__ or
+# __post_init__ may raise them, and they must not pass every handler up to the node.
+_DECODE_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
+
+class TypeResolver:
+    """Turns a ``module:QualName`` from the wire into a class, never by importing.
+
+    A name resolves when its module is in `sys.modules` already, or is in
+    `message_modules` (or under a package listed there: then it is imported, because
+    this node's configuration says so, not the peer); the attribute path is looked up
+    in `__dict__`s only (no module `__getattr__`, no descriptors), and the result must
+    be a class that `accept` takes. Anything else raises `SerializationError` saying
+    what to do.
+    """
+
+    def __init__(self, message_modules: Iterable[str] = ()) -> None:
+        self.message_modules = tuple(message_modules)
+
+    def resolve(self, name: str, kind: str, accept: Callable[[type], bool]) -> type:
+        """The class `name` names, if it is a `kind` (for messages) that `accept` takes."""
+        module_name, colon, qualname = name.partition(":")
+        what = f"{_article(kind)} {kind} named {name}"
+        if not colon or not module_name or not qualname:
+            raise SerializationError(what, "a class is named 'module:QualName' on the wire")
+        module = sys.modules.get(module_name)
+        if module is None:
+            if not self._listed(module_name):
+                raise SerializationError(
+                    what,
+                    f"module {module_name!r} is not imported on this node, and a peer"
+                    " never makes a node import one; import it in the app, or list it"
+                    " (or its package) in message_modules=",
+                )
+            try:
+                module = importlib.import_module(module_name)
+            except _DECODE_FAILURES as error:
+                raise SerializationError(
+                    what, f"importing listed module failed: {error!r}"
+                ) from None
+        target: object = module
+        for part in qualname.split("."):
+            try:
+                found = vars(target).get(part, _MISSING)
+            except TypeError:  # an attribute without a namespace of its own
+                found = _MISSING
+            if found is _MISSING:
+                raise SerializationError(
+                    what, f"{module_name} has no {qualname}; both nodes must run the same code"
+                )
+            target = found
+        if not isinstance(target, type) or not accept(target):
+            raise SerializationError(what, f"it is not {_article(kind)} {kind} class")
+        return target
+
+    def _listed(self, module_name: str) -> bool:
+        return any(
+            module_name == listed or module_name.startswith(listed + ".")
+            for listed in self.message_modules
+        )
+
+
+_MISSING = object()
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 class Codec:
     """Encodes messages for one node; `ref_encoder`/`ref_decoder` map refs.
 
     `ref_encoder(ref) -> (node, uid, name)` and `ref_decoder(node, uid, name) -> ref`
-    come from the cluster, which knows which refs are local.
+    come from the cluster, which knows which refs are local. `message_modules` are the
+    modules (and packages) whose classes may be named on the wire besides those already
+    imported (see `TypeResolver`); `max_size` bounds one encoded message, in bytes.
     """
 
     def __init__(
@@ -61,8 +137,12 @@ class Codec:
         allow_pickle: bool,
         ref_encoder: Callable[[ActorRef[Any]], tuple[str, int, str | None]],
         ref_decoder: Callable[[str, int, str | None], ActorRef[Any]],
+        message_modules: Iterable[str] = (),
+        max_size: int | None = None,
     ) -> None:
         self.allow_pickle = allow_pickle
+        self.max_size = max_size
+        self.resolver = TypeResolver(message_modules)
         self._ref_encoder = ref_encoder
         self._ref_decoder = ref_decoder
         self._encoder = msgspec.msgpack.Encoder()
@@ -72,15 +152,24 @@ class Codec:
     # -- encoding ---------------------------------------------------------------------
 
     def encode(self, message: Any) -> bytes:
-        """Bytes for `message`; raises `SerializationError` if it cannot travel."""
+        """Bytes for `message`; raises `SerializationError` if it cannot travel (a type
+        the codec cannot carry, or more than `max_size` bytes)."""
         try:
             if type(message) in _SCALARS:
-                return self._encoder.encode(message)
-            return self._encoder.encode(self._wire(message))
+                data = self._encoder.encode(message)
+            else:
+                data = self._encoder.encode(self._wire(message))
         except SerializationError:
             raise
         except Exception as error:
             raise SerializationError(type(message).__qualname__, str(error)) from error
+        if self.max_size is not None and len(data) > self.max_size:
+            raise SerializationError(
+                f"a {type(message).__qualname__} of {len(data)} bytes",
+                f"over the {self.max_size}-byte limit of one message between nodes"
+                " (max_frame_size=); send it in parts, or raise the limit on both nodes",
+            )
+        return data
 
     def _pack(self, code: int, value: Any) -> Ext:
         return Ext(code, self._encoder.encode(value))
@@ -125,9 +214,11 @@ class Codec:
         if isinstance(value, BaseException):
             return self._error_ext(value)
         raise SerializationError(
-            kind.__qualname__,
-            "it is not a builtin, msgspec.Struct, dataclass or enum, and pickling is "
-            "switched off (allow_pickle=False)",
+            f"a {qualified_name(kind)}",
+            "pickling is off (allow_pickle=False, the default), and only builtins,"
+            " Structs, dataclasses, enums, exceptions and refs travel without it; make"
+            f" {kind.__qualname__} a msgspec.Struct or a dataclass, or start both nodes"
+            " with allow_pickle=True (repertory node --allow-pickle)",
         )
 
     def _error_ext(self, error: BaseException) -> Ext:
@@ -187,8 +278,8 @@ class Codec:
             return self._decoder.decode(data)
         except SerializationError:
             raise
-        except Exception as error:
-            raise SerializationError("a received message", str(error)) from error
+        except _DECODE_FAILURES as error:
+            raise SerializationError("a received message", repr(error)) from None
 
     def _ext_hook(self, code: int, data: memoryview) -> Any:
         if code == _BYTEARRAY:
@@ -225,7 +316,7 @@ class Codec:
             name, args = value
             try:
                 return self._class(name, "error")(*args)
-            except Exception:
+            except _DECODE_FAILURES:
                 return RuntimeError(f"{name}: {', '.join(map(str, args))}")
         raise SerializationError("a received message", f"unknown ext code {code}")
 
@@ -233,26 +324,18 @@ class Codec:
         key = f"{kind}/{name}"
         cls = self._classes.get(key)
         if cls is None:
-            try:
-                found = _resolve(name)
-            except Exception as error:
-                raise SerializationError(
-                    f"a {kind} named {name}",
-                    f"{error}; both nodes must be able to import it",
-                ) from error
-            if not _allowed(found, kind):
-                raise SerializationError(f"{name}", f"it is not a {kind} class")
-            cls = self._classes[key] = found
+            cls = self.resolver.resolve(name, kind, _ACCEPT[kind])
+            self._classes[key] = cls
         return cls
 
 
-def _allowed(found: object, kind: str) -> bool:
-    if not isinstance(found, type):
-        return False
-    if kind == "struct":
-        return issubclass(found, msgspec.Struct)
-    if kind == "enum":
-        return issubclass(found, enum.Enum)
-    if kind == "error":
-        return issubclass(found, BaseException)
-    return dataclasses.is_dataclass(found)
+def _is_exception(cls: type) -> bool:
+    return issubclass(cls, BaseException)
+
+
+_ACCEPT: dict[str, Callable[[type], bool]] = {
+    "struct": lambda cls: issubclass(cls, msgspec.Struct),
+    "enum": lambda cls: issubclass(cls, enum.Enum),
+    "error": _is_exception,
+    "dataclass": dataclasses.is_dataclass,
+}

@@ -21,6 +21,8 @@ import anyio.abc
 import msgspec
 from anyio.abc import TaskStatus
 
+from runtime._wire.errors import FrameDecodeError, FrameError, RecordError, TransportError
+
 # The frame types live in runtime._wire.frames; re-exported here (see __all__), so callers
 # keep writing `wire.Tell` after `from runtime._wire import framing as wire`.
 from runtime._wire.frames import (
@@ -51,6 +53,7 @@ from runtime._wire.frames import (
     Watch,
     Welcome,
 )
+from runtime._wire.records import RecordOpener, RecordSealer
 
 __all__ = (
     "DEFAULT_HIGH_WATER",
@@ -70,6 +73,7 @@ __all__ = (
     "Member",
     "Members",
     "Proof",
+    "RecordError",
     "RegistryEntry",
     "RegistryUpdate",
     "RemoteError",
@@ -90,38 +94,14 @@ __all__ = (
     "encode_frame",
 )
 
-PROTOCOL_VERSION = 1
+# 2: records after the handshake carry tags (runtime._wire.records).
+PROTOCOL_VERSION = 2
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 DEFAULT_HIGH_WATER = 1024 * 1024
 _HEADER = struct.Struct(">I")
 _HEADER_SIZE = _HEADER.size
 _LENGTH_LIMIT = 2**32 - 1  # what 4 length bytes can say
 _RECEIVE_SIZE = 65536
-
-
-class TransportError(Exception):
-    """Root of the transport's errors (frames and handshake)."""
-
-
-class FrameError(TransportError):
-    """The byte stream does not hold valid frames; close the connection.
-
-    Raised for a length prefix over the limit (before any memory is set aside for the
-    body), for a stream that ends inside a frame, and for a frame too large to send.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.reason
-
-
-class FrameDecodeError(FrameError):
-    """One frame's body is not a valid frame. The reader stays aligned on the next
-    frame, so the caller may log this and go on reading."""
-
 
 
 # What decoding hostile bytes may raise: msgspec raises UnicodeDecodeError (a
@@ -184,6 +164,11 @@ class FrameReader:
     connection. A `FrameDecodeError` (a well-sized body that is not a session frame)
     leaves the reader on the next frame. Cancelling a receive loses no bytes.
 
+    With `opener` (a link's: `SessionKeys.opener()`), the stream holds records, and a
+    record's bytes reach the frame buffer only once its tag is checked: a record that
+    fails raises `RecordError` (a `FrameError`: close the connection) before anything
+    in it is decoded.
+
     Example::
 
         reader = FrameReader(stream)
@@ -197,9 +182,11 @@ class FrameReader:
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         receive_size: int = _RECEIVE_SIZE,
+        opener: RecordOpener | None = None,
     ) -> None:
         _check_limit(max_frame_size)
         self._stream = stream
+        self._opener = opener
         self._max_frame_size = max_frame_size
         self._receive_size = receive_size
         self._buffer = bytearray()
@@ -290,6 +277,12 @@ class FrameReader:
         try:
             chunk = await self._stream.receive(self._receive_size)
         except anyio.EndOfStream:
+            if self._opener is not None and self._opener.buffered:
+                raise RecordError(
+                    f"connection closed inside a record ({self._opener.buffered} bytes of"
+                    " it received); the peer stopped mid-write or is not speaking this"
+                    " protocol"
+                ) from None
             if self._buffer:
                 raise FrameError(
                     f"connection closed inside a frame ({len(self._buffer)} bytes of it"
@@ -297,7 +290,10 @@ class FrameReader:
                 ) from None
             raise
         self.bytes_received += len(chunk)
-        self._buffer += chunk
+        if self._opener is None:
+            self._buffer += chunk
+        else:
+            self._opener.open_into(chunk, self._buffer)
 
 
 class FrameWriter:
@@ -312,6 +308,9 @@ class FrameWriter:
     that error and every later or waiting call raises `anyio.BrokenResourceError`.
     Cancelling the writer task mid-write also breaks the writer (the stream may hold part
     of a frame). The writer never closes the stream: its owner does.
+
+    With `sealer` (a link's: `SessionKeys.sealer()`), every write is sealed as a record
+    (see `runtime._wire.records`): one tag per batch, not per frame.
 
     Run the writer task with ``async with FrameWriter(stream) as writer:`` (the task
     lives inside the block; leaving it normally flushes what is queued, leaving it on an
@@ -331,11 +330,13 @@ class FrameWriter:
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         high_water: int = DEFAULT_HIGH_WATER,
+        sealer: RecordSealer | None = None,
     ) -> None:
         _check_limit(max_frame_size)
         if high_water < 1:
             raise ValueError(f"high_water must be a positive number of bytes, got {high_water}")
         self._stream = stream
+        self._sealer = sealer
         self._max_frame_size = max_frame_size
         self._high_water = high_water
         self._pending = bytearray()
@@ -385,6 +386,25 @@ class FrameWriter:
                 return
             await self._wait_for_change()
 
+    def take_unsent(self) -> list[SessionFrame]:
+        """Remove and return the frames queued but not yet handed to the stream.
+
+        For the owner of a connection that has ended: what is returned never reached
+        the peer (what was already handed to the stream may or may not have).
+        """
+        pending, self._pending = self._pending, bytearray()
+        frames: list[SessionFrame] = []
+        pos = 0
+        while pos + _HEADER_SIZE <= len(pending):
+            (size,) = _HEADER.unpack_from(pending, pos)
+            body = bytes(pending[pos + _HEADER_SIZE : pos + _HEADER_SIZE + size])
+            pos += _HEADER_SIZE + size
+            try:
+                frames.append(_session_decoder.decode(body))
+            except _DECODE_ERRORS:
+                continue  # a handshake frame (Goodbye is both) or damage: not a message
+        return frames
+
     async def flush(self) -> None:
         """Wait until every frame queued before this call has been handed to the stream."""
         target = self._queued
@@ -415,15 +435,12 @@ class FrameWriter:
                     self._wakeup = wakeup = anyio.Event()
                     await wakeup.wait()
                     continue
-                # A copy, because streams are typed for bytes and some keep a reference
-                # to what they were given; one memcpy per batch, not per frame.
-                data = bytes(self._pending)
-                self._pending.clear()
+                data, size = self._take_pending()
                 self._notify()  # room for senders waiting on the high-water mark
                 writing = True
                 await self._stream.send(data)
                 writing = False
-                self._written += len(data)
+                self._written += size
                 self._notify()
         except BaseException as exc:
             if writing:
@@ -473,6 +490,18 @@ class FrameWriter:
             if group.exceptions[0] is exc:
                 return False
             raise group.exceptions[0] from None
+
+    def _take_pending(self) -> tuple[bytes, int]:
+        """Everything pending as the bytes to write (sealed as records on a link), and
+        how many frame bytes that is. Every write goes through here, so that records are
+        sealed, and so numbered, in the order they reach the stream."""
+        pending = self._pending
+        size = len(pending)
+        # A copy either way, because streams are typed for bytes and some keep a
+        # reference to what they were given; one memcpy per batch, not per frame.
+        data = bytes(pending) if self._sealer is None else self._sealer.seal(pending)
+        pending.clear()
+        return data, size
 
     def _check_open(self, *, allow_closing: bool = False) -> None:
         if self._broken is not None:

@@ -9,7 +9,11 @@ Four frames, before anything else is read from the connection::
                                       <---   Welcome(mac "server")
 
 Each mac is HMAC-SHA256 keyed with the shared cookie over a direction label, the
-version, both node names and both fresh 32-byte nonces. The listening side proves
+version, both node names and both fresh 32-byte nonces. A handshake that passes also
+yields the connection's session keys (`PeerInfo.keys`, derived from the cookie, both
+nonces and both names): from then on every record is tagged (`runtime._wire.records`),
+so a peer that merely relayed the four frames between two real nodes holds a
+connection it cannot write anything on. The listening side proves
 nothing until the connecting side has; fresh nonces on both sides make a recorded
 handshake useless for a replay; the direction label keeps one side's proof from being
 reflected back as the other's. Macs are compared in constant time. Before success only
@@ -17,9 +21,10 @@ these frames are decoded (each step accepts just the frame it expects, at most
 `HANDSHAKE_MAX_FRAME_SIZE` bytes), and a deadline bounds a silent peer.
 
 Use `client_handshake` / `server_handshake` on a fresh stream (plain TCP or TLS from
-`connect` / `listen`), or `serve_authenticated` to run a listener that handshakes every
-connection. The handshake reads exactly its own bytes, so a `FrameReader` made
-afterwards starts on the peer's first session frame.
+`runtime._wire.listener`'s `connect` / `listen`), or `serve_authenticated` there to run
+a listener that handshakes every connection within its limits. The handshake reads
+exactly its own bytes, so a `FrameReader` made afterwards (with `keys.opener()`) starts
+on the peer's first record.
 """
 
 from __future__ import annotations
@@ -27,18 +32,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import logging
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 import anyio.abc
 import msgspec
-from anyio.abc import ByteStream, Listener, SocketAttribute, TaskGroup
-from anyio.streams.tls import TLSAttribute, TLSListener
+from anyio.abc import ByteStream, SocketAttribute
+from anyio.streams.tls import TLSAttribute
 
 from runtime._wire.framing import (
     _DECODE_ERRORS,
@@ -52,16 +56,16 @@ from runtime._wire.framing import (
     Welcome,
     encode_frame,
 )
+from runtime._wire.records import SessionKeys, derive_keys
 
 __all__ = (
     "HANDSHAKE_MAX_FRAME_SIZE",
     "HANDSHAKE_TIMEOUT",
+    "HandshakeClosedError",
     "HandshakeError",
     "PeerInfo",
     "client_handshake",
-    "connect",
-    "listen",
-    "serve_authenticated",
+    "peer_address",
     "server_handshake",
 )
 
@@ -70,8 +74,6 @@ HANDSHAKE_TIMEOUT = 5.0
 HANDSHAKE_MAX_FRAME_SIZE = 1024
 _NONCE_SIZE = 32
 _MAC_LABEL = "repertory-handshake"
-
-logger = logging.getLogger("runtime.handshake")
 
 # The handshake takes `timeout=` rather than leaving the deadline to the caller's
 # `fail_after`, because the bound is part of its guarantee: a listener that forgot to
@@ -104,6 +106,11 @@ class HandshakeError(TransportError):
         return f"handshake with {self.peer} failed: {self.reason}"
 
 
+class HandshakeClosedError(HandshakeError):
+    """The peer closed, reset or went silent during the handshake: it is down or busy,
+    not refused (nothing here says the cookie was wrong)."""
+
+
 @dataclass(frozen=True)
 class PeerInfo:
     """The other side of an authenticated link."""
@@ -116,6 +123,9 @@ class PeerInfo:
     """The peer's socket address, "host:port"."""
     tls: bool
     """Whether the link runs over TLS."""
+    keys: SessionKeys = field(repr=False, compare=False)
+    """This side's session keys: `keys.sealer()` for the writer, `keys.opener()` for
+    the reader of this connection, and of no other."""
 
 
 async def client_handshake(
@@ -136,7 +146,7 @@ async def client_handshake(
     cancellation the stream is closed too.
     """
     _check_options(cookie, node, timeout)
-    address = _address(stream)
+    address = peer_address(stream)
 
     async def steps() -> PeerInfo:
         nonce = secrets.token_bytes(_NONCE_SIZE)
@@ -145,8 +155,7 @@ async def client_handshake(
         if challenge.version != version:
             await _refuse(stream, address, _version_mismatch(version, challenge.version))
         if expect_node is not None and challenge.node != expect_node:
-            reason = f"the connecting node expected {expect_node!r} but reached {challenge.node!r}"
-            await _refuse(stream, address, reason)
+            await _refuse(stream, address, _name_mismatch(expect_node, challenge.node))
         server_nonce = challenge.nonce
         mac = _mac(cookie, "client", version, node, challenge.node, nonce, server_nonce)
         await stream.send(encode_frame(Proof(mac=mac)))
@@ -154,7 +163,11 @@ async def client_handshake(
         expected = _mac(cookie, "server", version, node, challenge.node, nonce, server_nonce)
         if not hmac.compare_digest(welcome.mac, expected):
             await _refuse(stream, address, _WRONG_COOKIE)
-        return PeerInfo(challenge.node, version, address, _is_tls(stream))
+        keys = derive_keys(
+            cookie, client=True, version=version, client_node=node,
+            server_node=challenge.node, client_nonce=nonce, server_nonce=server_nonce,
+        )
+        return PeerInfo(challenge.node, version, address, _is_tls(stream), keys)
 
     return await _guarded(stream, address, timeout, steps)
 
@@ -175,7 +188,7 @@ async def server_handshake(
     within `timeout` seconds. On cancellation the stream is closed too.
     """
     _check_options(cookie, node, timeout)
-    address = _address(stream)
+    address = peer_address(stream)
 
     async def steps() -> PeerInfo:
         hello = await _receive(stream, _hello_decoder, address)
@@ -192,12 +205,25 @@ async def server_handshake(
             await _refuse(stream, address, _WRONG_COOKIE)
         mac = _mac(cookie, "server", version, hello.node, node, hello.nonce, nonce)
         await stream.send(encode_frame(Welcome(mac=mac)))
-        return PeerInfo(hello.node, version, address, _is_tls(stream))
+        keys = derive_keys(
+            cookie, client=False, version=version, client_node=hello.node, server_node=node,
+            client_nonce=hello.nonce, server_nonce=nonce,
+        )
+        return PeerInfo(hello.node, version, address, _is_tls(stream), keys)
 
     return await _guarded(stream, address, timeout, steps)
 
 
 _WRONG_COOKIE = "the cookie proof does not match; both nodes must be given the same cookie="
+
+
+def _name_mismatch(expected: str, reached: str) -> str:
+    return (
+        f"the connecting node expected {expected!r} but reached {reached!r}; a node is named"
+        " name@host:port after its advertise= address (or its listen= address without"
+        " one): dial the name it has, or start it with advertise= set to the address"
+        " others dial"
+    )
 
 
 def _version_mismatch(connecting: int, listening: int) -> str:
@@ -241,7 +267,7 @@ async def _guarded(
         raise
     except TimeoutError:
         await anyio.aclose_forcefully(stream)
-        raise HandshakeError(
+        raise HandshakeClosedError(
             address,
             f"not done within {timeout} s; the peer is silent or does not speak this protocol",
         ) from None
@@ -253,7 +279,7 @@ async def _guarded(
         OSError,
     ) as exc:
         await anyio.aclose_forcefully(stream)
-        raise HandshakeError(
+        raise HandshakeClosedError(
             address, f"the connection closed during the handshake ({type(exc).__name__})"
         ) from exc
     except BaseException:
@@ -311,7 +337,8 @@ def _check_options(cookie: bytes, node: str, timeout: float) -> None:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
-def _address(stream: ByteStream) -> str:
+def peer_address(stream: ByteStream) -> str:
+    """The remote end of `stream` as "host:port" ("[v6]:port"), for messages."""
     remote = stream.extra(SocketAttribute.remote_address, None)
     if isinstance(remote, tuple):
         host, port = remote[0], remote[1]
@@ -321,85 +348,3 @@ def _address(stream: ByteStream) -> str:
 
 def _is_tls(stream: ByteStream) -> bool:
     return stream.extra(TLSAttribute.ssl_object, None) is not None
-
-
-async def connect(
-    host: str,
-    port: int,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    server_hostname: str | None = None,
-) -> ByteStream:
-    """Open a TCP connection to `host:port`, wrapped in TLS when `ssl_context` is given.
-
-    `server_hostname` is the name checked against the server's certificate (default:
-    `host`). The TLS session closes without the close_notify exchange: the frames
-    carry their own lengths, so a truncation cannot pass unnoticed.
-    """
-    if ssl_context is None:
-        return await anyio.connect_tcp(host, port)
-    return await anyio.connect_tcp(
-        host,
-        port,
-        ssl_context=ssl_context,
-        tls_hostname=server_hostname,
-        tls_standard_compatible=False,
-    )
-
-
-async def listen(
-    host: str,
-    port: int = 0,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    tls_timeout: float = HANDSHAKE_TIMEOUT,
-) -> Listener[ByteStream]:
-    """Listen on `host:port` (0 picks a free port), TLS when `ssl_context` is given.
-
-    The bound port is ``listener.extra(SocketAttribute.local_port)``, with or without
-    TLS. A TLS handshake that fails or takes over `tls_timeout` seconds drops that
-    connection (anyio logs it) and the listener goes on.
-    """
-    raw = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    if ssl_context is None:
-        return raw
-    return _TLSListener(raw, ssl_context, standard_compatible=False, handshake_timeout=tls_timeout)
-
-
-class _TLSListener(TLSListener):
-    """A `TLSListener` that also shows the socket's attributes (its port, above all)."""
-
-    @property
-    def extra_attributes(self) -> Any:
-        return {**self.listener.extra_attributes, **super().extra_attributes}
-
-
-async def serve_authenticated(
-    listener: Listener[ByteStream],
-    handler: Callable[[ByteStream, PeerInfo], Awaitable[None]],
-    *,
-    cookie: bytes,
-    node: str,
-    timeout: float = HANDSHAKE_TIMEOUT,
-    task_group: TaskGroup | None = None,
-) -> None:
-    """Accept connections until cancelled; run `handler(stream, peer)` for each that
-    passes `server_handshake`.
-
-    A connection that fails the handshake is closed and logged as a warning on the
-    "runtime.handshake" logger with the peer's address and the reason; the listener
-    goes on serving everyone else. The handler owns its stream (close it when done)
-    and should handle its own errors: one it raises ends the listener, as with any
-    anyio listener.
-    """
-    _check_options(cookie, node, timeout)
-
-    async def on_connect(stream: ByteStream) -> None:
-        try:
-            peer = await server_handshake(stream, cookie=cookie, node=node, timeout=timeout)
-        except HandshakeError as exc:
-            logger.warning("%s: rejected a connection: %s", node, exc)
-            return
-        await handler(stream, peer)
-
-    await listener.serve(on_connect, task_group)

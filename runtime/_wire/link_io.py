@@ -39,6 +39,7 @@ import anyio
 import anyio.abc
 
 from runtime._wire import framing as wire
+from runtime._wire.records import RecordSealer
 
 __all__ = (
     "COALESCE_BYTES", "READ_HIGH_WATER", "LinkWriter", "TransportReceiver", "asyncio_transport",
@@ -82,8 +83,11 @@ class LinkWriter(wire.FrameWriter):
         max_frame_size: int,
         high_water: int,
         backend: str,
+        sealer: RecordSealer | None = None,
     ) -> None:
-        super().__init__(stream, max_frame_size=max_frame_size, high_water=high_water)
+        super().__init__(
+            stream, max_frame_size=max_frame_size, high_water=high_water, sealer=sealer
+        )
         self._scheduled = False
         self._transport: asyncio.WriteTransport | None = None
         self._call_soon: Any = None
@@ -167,6 +171,10 @@ class LinkWriter(wire.FrameWriter):
         self._end_batch()
         await super().flush()
 
+    def take_unsent(self) -> list[wire.SessionFrame]:
+        self._end_batch()
+        return super().take_unsent()
+
     @property
     def pending(self) -> int:
         return len(self._pending) + self._batch_bytes
@@ -194,10 +202,9 @@ class LinkWriter(wire.FrameWriter):
         """Hand every pending byte to the idle transport (it sends at once, buffering
         only what the socket refuses; its errors reach the writer task)."""
         assert self._transport is not None
-        data = bytes(self._pending)
-        self._pending.clear()
+        data, size = self._take_pending()  # sealed there, as the writer task's batches
         self._transport.write(data)
-        self._written += len(data)
+        self._written += size
         self._notify()
 
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from runtime._run import run
-from runtime.cli.errors import CommandError, positive_seconds
+from runtime.cli.errors import CommandError, positive_count, positive_seconds
 from runtime.cli.logs import LEVELS, configure
 
 __all__ = ("main",)
@@ -72,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--seed", action="append", default=[], help="a node to join (repeatable)")
     node.add_argument("--app", help="MODULE:ATTR: a supervision tree, or a function of the "
                       "system that returns one (modules in the current directory are found)")
+    node.add_argument("--allow-pickle", action="store_true",
+                      help="carry any object by cloudpickle between nodes (off by default:"
+                      " with it, a peer that holds the cookie can run code on this node)")
+    node.add_argument("--max-pending-handshakes", type=positive_count, default=256,
+                      metavar="N", help="connections still handshaking, at most (default"
+                      " 256); more are closed at once")
+    node.add_argument("--max-pending-handshakes-per-address", type=positive_count,
+                      default=32, metavar="N",
+                      help="of those, from one peer address (default 32)")
     node.add_argument("--shutdown-timeout", type=positive_seconds, default=10.0,
                       help="seconds to let actors stop before cancelling them")
     node.add_argument("--data-dir", metavar="DIR",

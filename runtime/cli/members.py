@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+# Imported, not only named in a type: the codec resolves a MemberInfo that a node sends
+# only to a class of a module already imported here (it never imports one for a peer).
+from runtime._cluster.members import MemberInfo
 from runtime.cli.client import connect
 
 __all__ = ("render_members", "run_members")
@@ -12,7 +14,7 @@ __all__ = ("render_members", "run_members")
 COLUMNS = ("NODE", "STATUS", "PHI", "LINK AGE", "LAST HEARTBEAT", "IN", "OUT")
 
 
-def render_members(members: list[Any], hide: str | None = None) -> str:
+def render_members(members: list[MemberInfo], hide: str | None = None) -> str:
     """A table of `MemberInfo`s; `hide` leaves out one node (the command's own)."""
     rows = [COLUMNS]
     for member in members:

@@ -48,6 +48,14 @@ async def start_app(system: ActorSystem, app: Any) -> None:
         await system.start(app)
 
 
+def app_modules(spec: str | None) -> tuple[str, ...]:
+    """The --app's package (its module, if top-level): peers may name its types."""
+    if not spec:
+        return ()
+    module_name = spec.partition(":")[0]
+    return (module_name.rpartition(".")[0] or module_name,)
+
+
 async def run_node(args: argparse.Namespace) -> None:
     app = check_node_options(args)
     cookie = read_cookie(args.cookie_file)
@@ -59,6 +67,9 @@ async def run_node(args: argparse.Namespace) -> None:
                 system = await stack.enter_async_context(ActorSystem(
                     args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
                     shutdown_timeout=args.shutdown_timeout, data_dir=args.data_dir,
+                    allow_pickle=args.allow_pickle, message_modules=app_modules(args.app),
+                    max_pending_handshakes=args.max_pending_handshakes,
+                    max_pending_handshakes_per_address=args.max_pending_handshakes_per_address,
                 ))
             except OSError as error:
                 raise describe_os_error("--listen", args.listen, error) or error from None

@@ -121,11 +121,16 @@ class Nodes:
         listen: str = "127.0.0.1:0",
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        command_prefix: Sequence[str] = (),
     ) -> NodeProcess:
-        """Start a node and return once it prints its ready line (blocking)."""
+        """Start a node and return once it prints its ready line (blocking).
+
+        `command_prefix` runs before the node's command (which it is given as its
+        arguments), to start the node under other limits, say."""
         if not listen.startswith("127.0.0.1:"):
             raise ValueError(f"test nodes listen on 127.0.0.1 only, got {listen!r}")
         command = [
+            *command_prefix,
             sys.executable, "-m", "runtime.cli", "node", "--name", name, "--listen", listen,
             "--cookie-file", str(self.cookie_file(cookie)), "--shutdown-timeout", "1",
             *(f"--seed={seed}" for seed in seeds), *extra_args,

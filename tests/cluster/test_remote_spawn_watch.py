@@ -13,7 +13,7 @@ from actors.messages import Terminated
 from actors.testkit import TestProbe
 from runtime import ActorSystem
 from tests.cluster.apps import Crasher, Opaque, Recorder
-from tests.cluster.nodes import NodeProcess, open_node
+from tests.cluster.nodes import NodeProcess, Nodes, open_node
 
 pytestmark = pytest.mark.anyio
 
@@ -32,15 +32,18 @@ async def test_spawn_on_another_node_by_import_path(
 
 
 async def test_spawn_a_class_by_value_where_pickle_is_allowed(
-    system: ActorSystem, peer: NodeProcess
+    anyio_backend: str, nodes: Nodes
 ) -> None:
     class Doubler(Actor[int]):  # defined here: the peer cannot import it by path
         def receive(self, message: int) -> int:
             return message * 2
 
-    await system.cluster.join(peer.address)
-    doubler = system.spawn(Doubler, node=peer.address)
-    assert await doubler.ask(21, timeout=2.0) == 42
+    # Both nodes opt in (pickle is off by default).
+    peer = await nodes.start("pickler", extra_args=["--allow-pickle"])
+    async with open_node(allow_pickle=True) as system:
+        await system.cluster.join(peer.address)
+        doubler = system.spawn(Doubler, node=peer.address)
+        assert await doubler.ask(21, timeout=2.0) == 42
 
 
 async def test_without_pickle_a_class_not_importable_by_path_fails_at_the_sender(

@@ -38,11 +38,9 @@ from runtime._wire.handshake import (
     HandshakeError,
     PeerInfo,
     client_handshake,
-    connect,
-    listen,
-    serve_authenticated,
     server_handshake,
 )
+from runtime._wire.listener import connect, listen, serve_authenticated
 from tests.cluster.faultproxy import FaultProxy
 from tests.tls import self_signed_certificate
 
@@ -80,8 +78,10 @@ class Server:
             await self._send.send(peer)
             # Clients that leave without reading the greeting reset the connection.
             with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
-                await stream.send(encode_frame(Tell(target="greeting", payload=b"from server")))
-                self.session_frames.append(await FrameReader(stream).receive())
+                greeting = encode_frame(Tell(target="greeting", payload=b"from server"))
+                await stream.send(peer.keys.sealer().seal(greeting))
+                reader = FrameReader(stream, opener=peer.keys.opener())
+                self.session_frames.append(await reader.receive())
                 self.session_frame_arrived.set()
 
     async def outcome(self) -> Outcome:
@@ -142,20 +142,27 @@ async def test_nodes_with_the_same_cookie_authenticate_each_other() -> None:
     async with handshake_server() as server:
         peer, stream = await join(server.port)
         async with stream:
-            assert peer == PeerInfo("server", PROTOCOL_VERSION, f"127.0.0.1:{server.port}", False)
+            assert (peer.node, peer.version, peer.address, peer.tls) == (
+                "server", PROTOCOL_VERSION, f"127.0.0.1:{server.port}", False
+            )
             accepted = await server.outcome()
             assert isinstance(accepted, PeerInfo)
             assert accepted.node == "client"
             assert accepted.address.startswith("127.0.0.1:")
+            # One key per direction, the same on both sides, and never in a repr.
+            assert peer.keys.send == accepted.keys.receive != peer.keys.receive
+            assert peer.keys.receive == accepted.keys.send
+            assert peer.keys.send.hex() not in repr(peer) and "keys" not in repr(peer)
 
 
-async def test_session_frames_right_after_the_handshake_are_kept() -> None:
+async def test_session_records_right_after_the_handshake_are_kept() -> None:
     async with handshake_server() as server:
-        _, stream = await join(server.port)
+        peer, stream = await join(server.port)
         async with stream:
-            reader = FrameReader(stream)
+            reader = FrameReader(stream, opener=peer.keys.opener())
             assert await reader.receive() == Tell(target="greeting", payload=b"from server")
-            await stream.send(encode_frame(Tell(target="reply", payload=b"from client")))
+            reply = encode_frame(Tell(target="reply", payload=b"from client"))
+            await stream.send(peer.keys.sealer().seal(reply))
             assert isinstance(await server.outcome(), PeerInfo)
         with anyio.fail_after(2):
             await server.session_frame_arrived.wait()
@@ -179,7 +186,8 @@ async def test_the_client_refuses_a_server_that_cannot_prove_the_cookie() -> Non
         async with stream:
             msgspec.msgpack.decode(await read_frame(stream), type=Hello)
             nonce = secrets.token_bytes(32)
-            await stream.send(encode_frame(Challenge(version=1, node="impostor", nonce=nonce)))
+            challenge = Challenge(version=PROTOCOL_VERSION, node="impostor", nonce=nonce)
+            await stream.send(encode_frame(challenge))
             msgspec.msgpack.decode(await read_frame(stream), type=Proof)
             await stream.send(encode_frame(Welcome(mac=b"\0" * 32)))
             goodbye.append(msgspec.msgpack.decode(await read_frame(stream), type=Goodbye))
@@ -250,9 +258,10 @@ async def test_a_replayed_handshake_fails_because_the_server_nonce_is_fresh() ->
 
 async def test_a_version_mismatch_is_refused_naming_both_versions() -> None:
     async with handshake_server() as server:
-        expected = "the connecting node speaks 2, the listening node 1; run the same"
+        # Version 1 is a node from before records carried tags.
+        expected = "the connecting node speaks 1, the listening node 2; run the same"
         with pytest.raises(HandshakeError, match=f"the peer refused: protocol .*{expected}"):
-            await join(server.port, version=2)
+            await join(server.port, version=1)
         refused = await server.outcome()
         assert isinstance(refused, HandshakeError)
         assert expected in refused.reason

@@ -7,6 +7,7 @@ reads what anyio's stream would have read, including bytes anyio had buffered.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,8 @@ from anyio.abc import SocketAttribute
 from runtime._wire import framing as wire
 from runtime._wire import link_io as _link_io
 from runtime._wire.link_io import READ_HIGH_WATER, LinkWriter, TransportReceiver, asyncio_transport
+from runtime._wire.records import RECORD_OVERHEAD, TAG_SIZE
+from tests.runtime.wire.test_records import session
 
 pytestmark = pytest.mark.anyio
 
@@ -53,14 +56,24 @@ async def running(writer: LinkWriter) -> AsyncIterator[LinkWriter]:
         await writer.aclose()
 
 
+# One connection's keys: each writer seals from record 0 with the first, each reader
+# opens from record 0 with the second (one writer and one reader per connection).
+WRITER_KEYS, READER_KEYS = session()
+
+
+def reader_for(stream: anyio.abc.ByteStream) -> wire.FrameReader:
+    return wire.FrameReader(stream, opener=READER_KEYS.opener())
+
+
 async def frames(stream: anyio.abc.ByteStream, count: int) -> list[Any]:
-    reader = wire.FrameReader(stream)
+    reader = reader_for(stream)
     with anyio.fail_after(5):
         return [await reader.receive() for _ in range(count)]
 
 
 def writer_for(stream: anyio.abc.ByteStream, backend: str, **options: Any) -> LinkWriter:
-    options = {"max_frame_size": 1 << 20, "high_water": 1 << 20, **options}
+    options = {"max_frame_size": 1 << 20, "high_water": 1 << 20,
+               "sealer": WRITER_KEYS.sealer(), **options}
     return LinkWriter(stream, backend=backend, **options)
 
 
@@ -127,7 +140,7 @@ async def test_many_tells_under_load_arrive_whole_and_in_order(anyio_backend: st
                 if i % 500 == 0:
                     await anyio.lowlevel.checkpoint()
             writer.send_nowait(wire.Goodbye("end"))
-        reader = wire.FrameReader(theirs)
+        reader = reader_for(theirs)
         got: list[tuple[int | str, bytes]] = []
         with anyio.fail_after(10):
             while not isinstance(frame := await reader.receive(), wire.Goodbye):
@@ -137,6 +150,31 @@ async def test_many_tells_under_load_arrive_whole_and_in_order(anyio_backend: st
                     assert isinstance(frame, wire.Tell)
                     got.append((frame.target, frame.payload))
     assert got == [(i % 3, payload) for i, payload in enumerate(sent)]
+
+
+async def test_every_write_is_a_record_on_the_direct_path_too(anyio_backend: str) -> None:
+    """A lone frame on an idle link is written at once from `send_nowait` (asyncio's
+    direct path, no writer task): it is sealed there as well."""
+    async with socket_pair() as (ours, theirs):
+        writer = writer_for(ours, anyio_backend)
+        async with running(writer):
+            await anyio.sleep(0.01)  # past DIRECT_GAP since the writer was made
+            ask = wire.Ask(1, "echo", b"ping")
+            writer.send_nowait(ask)
+            if anyio_backend == "asyncio":
+                assert writer.pending == 0  # it went straight to the transport
+            await writer.flush()
+            body = wire.encode_frame(ask)
+            with anyio.fail_after(5):
+                raw = b""
+                while len(raw) < len(body) + RECORD_OVERHEAD:
+                    raw += await theirs.receive()
+        length, seq = struct.unpack_from(">IQ", raw)
+        assert (length, seq) == (len(body), 0)
+        assert raw[12 : 12 + length] == body and len(raw) == length + 12 + TAG_SIZE
+        opened = bytearray()
+        READER_KEYS.opener().open_into(raw, opened)
+        assert bytes(opened) == body
 
 
 # -- TransportReceiver (asyncio only: it is asyncio's) --------------------------------------

@@ -7,6 +7,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import pickle
+import sys
+import types
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -21,6 +24,8 @@ from actors.messages import Terminated
 from runtime._wire import codec as _codec
 from runtime._wire.codec import Codec
 from tests.cluster.apps import Color, Opaque, Order, Point
+
+SIDE_EFFECTS = "tests.runtime.wire.side_effects"
 
 
 class FakeRef(ActorRef[Any]):
@@ -40,12 +45,14 @@ class FakeRef(ActorRef[Any]):
         return self._name
 
 
-def make_codec(*, allow_pickle: bool = False) -> Codec:
+def make_codec(*, allow_pickle: bool = False, **options: Any) -> Codec:
     def encode_ref(ref: ActorRef[Any]) -> tuple[str, int, str | None]:
         node, uid = ref._identity()
         return node, uid, ref.name
 
-    return Codec(allow_pickle=allow_pickle, ref_encoder=encode_ref, ref_decoder=FakeRef)
+    return Codec(
+        allow_pickle=allow_pickle, ref_encoder=encode_ref, ref_decoder=FakeRef, **options
+    )
 
 
 def typed(value: Any) -> Any:
@@ -124,7 +131,8 @@ def test_an_exception_in_a_message_travels_without_pickle() -> None:
 
 @pytest.mark.parametrize("value", [Opaque(1), lambda: 1, object(), {"deep": [Opaque(2)]}])
 def test_other_types_fail_at_the_sender_without_pickle(value: Any) -> None:
-    with pytest.raises(SerializationError, match=r"pickling is\s+switched off"):
+    with pytest.raises(SerializationError, match=r"pickling is off \(allow_pickle=False, the"
+                       r" default\).*make \w+ a msgspec.Struct or a dataclass"):
         make_codec().encode(value)
 
 
@@ -160,7 +168,7 @@ def payload(code: int, *parts: Any) -> bytes:
 def test_names_resolve_only_to_their_kind_of_class(
     code: int, name: str, fields: Any, kind: str
 ) -> None:
-    with pytest.raises(SerializationError, match=rf"{name}.*it is not a {kind} class"):
+    with pytest.raises(SerializationError, match=rf"{name}.*it is not an? {kind} class"):
         make_codec().decode(payload(code, name, fields))
 
 
@@ -171,9 +179,91 @@ def test_an_error_name_that_is_not_an_exception_is_never_called() -> None:
     assert type(back) is ValueError and str(back) == "fine"
 
 
-def test_a_class_neither_node_can_import_is_a_clear_error() -> None:
-    with pytest.raises(SerializationError, match=r"both nodes must be able to import it"):
+def test_a_class_of_a_module_not_imported_here_is_refused_not_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark = tmp_path / "mark"
+    monkeypatch.setenv("REPERTORY_SIDE_EFFECT_MARK", str(mark))
+    monkeypatch.setenv("REPERTORY_SIDE_EFFECT_EXIT", "1")
+    monkeypatch.delitem(sys.modules, SIDE_EFFECTS, raising=False)
+    for code in (_codec._STRUCT, _codec._DATACLASS, _codec._ENUM):
+        with pytest.raises(SerializationError, match=rf"module '{SIDE_EFFECTS}' is not imported"
+                           r" on this node.*list it \(or its package\) in message_modules="):
+            make_codec().decode(payload(code, f"{SIDE_EFFECTS}:Listed", {"value": 1}))
+    error = make_codec().decode(payload(_codec._ERROR, f"{SIDE_EFFECTS}:Boom", ["x"]))
+    assert type(error) is RuntimeError  # an error value it cannot rebuild, as text
+    with pytest.raises(SerializationError, match="is not imported on this node"):
         make_codec().decode(payload(_codec._STRUCT, "no_such_module_here:Thing", {}))
+    assert SIDE_EFFECTS not in sys.modules and not mark.exists()
+
+
+def test_a_module_listed_in_message_modules_is_imported_by_this_nodes_choice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPERTORY_SIDE_EFFECT_MARK", str(tmp_path / "mark"))
+    monkeypatch.delitem(sys.modules, SIDE_EFFECTS, raising=False)
+    package = SIDE_EFFECTS.rpartition(".")[0]  # a listed package covers its modules
+    codec = make_codec(message_modules=(package,))
+    back = codec.decode(payload(_codec._DATACLASS, f"{SIDE_EFFECTS}:Listed", {"value": 3}))
+    assert type(back).__name__ == "Listed" and back.value == 3
+    assert (tmp_path / "mark").read_text() == "imported\n"
+    # A listed module that fails to import (here: it raises SystemExit) is an error.
+    monkeypatch.setenv("REPERTORY_SIDE_EFFECT_EXIT", "1")
+    monkeypatch.delitem(sys.modules, SIDE_EFFECTS)
+    with pytest.raises(SerializationError, match=r"importing listed module failed: SystemExit"):
+        make_codec(message_modules=(SIDE_EFFECTS,)).decode(
+            payload(_codec._DATACLASS, f"{SIDE_EFFECTS}:Listed", {"value": 3})
+        )
+
+
+def test_names_resolve_through_namespaces_only_never_a_module_getattr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    called: list[str] = []
+    module = types.ModuleType("lazy_messages")
+    module.__getattr__ = lambda name: called.append(name) or Point  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lazy_messages", module)
+    with pytest.raises(SerializationError, match="lazy_messages has no Point"):
+        make_codec().decode(payload(_codec._STRUCT, "lazy_messages:Point", {"x": 1, "y": 2}))
+    assert called == []
+
+
+@dataclasses.dataclass
+class Exits:
+    """A message type whose constructor raises what passes `except Exception`."""
+
+    code: int
+
+    def __post_init__(self) -> None:
+        raise SystemExit(self.code)
+
+
+@dataclasses.dataclass
+class Interrupts:
+    code: int
+
+    def __post_init__(self) -> None:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("cls", "raised"), [(Exits, r"SystemExit\(3\)"),
+                                             (Interrupts, r"KeyboardInterrupt\(\)")])
+def test_a_constructor_that_raises_systemexit_is_a_serialization_error(
+    cls: type, raised: str
+) -> None:
+    data = payload(_codec._DATACLASS, _codec.qualified_name(cls), {"code": 3})
+    with pytest.raises(SerializationError, match=rf"a received message: {raised}"):
+        make_codec().decode(data)
+
+
+def test_a_message_over_the_size_limit_fails_at_the_sender_naming_the_limit() -> None:
+    codec = make_codec(max_size=1000)
+    assert codec.decode(codec.encode(b"x" * 900)) == b"x" * 900
+    with pytest.raises(SerializationError, match=r"a bytes of 1\d\d\d bytes.*over the"
+                       r" 1000-byte limit of one message"):
+        codec.encode(b"x" * 1001)
+    with pytest.raises(SerializationError, match="over the 1000-byte limit"):
+        codec.encode([Point(1, 2)] * 200)
 
 
 def test_without_pickle_a_pickled_payload_is_refused_unread(
@@ -202,7 +292,8 @@ def test_without_pickle_a_pickled_payload_is_refused_unread(
                              _codec._REF, _codec._TUPLE, _codec._PAIRS]),
             st.sampled_from(["tests.cluster.apps:Point", "tests.cluster.apps:Order",
                              "tests.cluster.apps:Color", "builtins:ValueError", "os:path",
-                             "json:loads", "x", ":", "builtins:"]),
+                             "json:loads", "x", ":", "builtins:", f"{SIDE_EFFECTS}:Listed",
+                             _codec.qualified_name(Exits), "builtins:SystemExit"]),
             st.one_of(scalars, st.dictionaries(st.text(max_size=8), scalars, max_size=3)),
         ),
     )

@@ -74,6 +74,7 @@ class ActorSystem:
         name: str,
         *,
         listen: str | None = None,
+        advertise: str | None = None,
         cookie: str | bytes | None = None,
         seeds: tuple[str, ...] | list[str] = (),
         data_dir: str | None = None,
@@ -82,6 +83,7 @@ class ActorSystem:
         message_modules: tuple[str, ...] | list[str] = (),
         max_pending_handshakes: int = 256,
         max_pending_handshakes_per_address: int = 32,
+        max_members: int = 1000,
         ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
@@ -121,6 +123,7 @@ class ActorSystem:
                 heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
                 max_frame_size=max_frame_size, allow_pickle=allow_pickle,
                 message_modules=modules, connection_limits=limits,
+                advertise=advertise, max_members=max_members,
             )
             host.attach_cluster(self._cluster)
         # Streams: `fsync` and `flush_interval` are the defaults of every stream.

@@ -108,6 +108,21 @@ class Kernel:
         return time.monotonic()
 
 
+def check_ask_timeout(timeout: float | None, target: str) -> None:
+    """Refuse an ask's `timeout` that is not a finite number of seconds >= 0 or None,
+    before anything is sent: local and remote asks call this first (one rule)."""
+    if timeout is None:
+        return
+    if (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float)
+        or not 0 <= timeout < math.inf
+    ):
+        raise ValueError(
+            f"ask to {target}: timeout must be a finite number of seconds >= 0, or None"
+            f" for no deadline; got {timeout!r}"
+        )
+
+
 async def wait_answer(kernel: Kernel, slot: Any, timeout: float | None, target: str) -> Any:
     """Wait for the answer to an ask of `target`; `AskTimeoutError` past `timeout`.
 

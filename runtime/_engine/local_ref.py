@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from actors import ActorRef
 from actors.lowlevel import unwrap
 from runtime._engine.envelope import Envelope
-from runtime._engine.kernel import Expired, timed_out
+from runtime._engine.kernel import Expired, check_ask_timeout, timed_out
 
 if TYPE_CHECKING:
     from runtime._engine.state import CellState
@@ -54,6 +54,8 @@ class LocalRef(ActorRef[M]):
 
     async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
         cell = self._cell
+        if timeout is not None:
+            check_ask_timeout(timeout, cell.label)  # before anything is posted
         kernel = cell.kernel
         slot = kernel.slot()
         if cell.fast and not kernel.threads:

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actors import ActorRef
-from actors.errors import ActorStoppedError, NodeDownError, SerializationError
+from actors.errors import (
+    ActorStoppedError,
+    MailboxFullError,
+    NodeDownError,
+    SerializationError,
+)
 from runtime._cluster.host import ClusterHost, LocalActor
 from runtime._cluster.members import describe_members
 from runtime._cluster.refs import (
@@ -226,10 +231,16 @@ class RemoteDelivery:
             return
         if cell is None:
             self.host.dead_letter(message, target_address(self.node, target), "no such actor")
-        elif sender is None:
-            cell.ref.tell(message)
-        else:
-            cell.ref.tell(message, self.ref_from_text(sender))
+            return
+        try:
+            if sender is None:
+                cell.ref.tell(message)
+            else:
+                cell.ref.tell(message, self.ref_from_text(sender))
+        except MailboxFullError:
+            # overflow="reject" raises to a local sender; a remote one cannot hear it:
+            # a dead letter here, and the rest of its batch is still delivered.
+            self.host.dead_letter(message, cell.label, "mailbox full (reject)")
 
     def on_reply(self, link: Link, frame: wire.Reply) -> None:
         slot = link.pending.pop(frame.corr, None)
@@ -265,7 +276,10 @@ class RemoteDelivery:
         if cell.unavailable:
             cell.reject(Envelope(message, sender, slot), "unavailable")
             return
-        cell.post(Envelope(message, sender, slot))
+        try:
+            cell.post(Envelope(message, sender, slot))
+        except MailboxFullError as error:
+            slot.set_exception(error)  # at once: the asker need not wait out its timeout
 
     def stats(self) -> dict[str, int]:
         """This node's counters of remote delivery (see `Cluster.stats`)."""

@@ -254,6 +254,7 @@ def app(system: Any) -> None:
     system.spawn(Echo, name="echo")
     system.spawn(Control, name="control")
     system.spawn(Sleeper, name="narrow", mailbox=Mailbox(capacity=2))  # overflow="reject"
+    system.spawn(Sleeper, name="narrow_drop", mailbox=Mailbox(capacity=5, overflow="drop_new"))
 
 
 def claim_app(system: Any) -> None:

@@ -59,3 +59,31 @@ def _equals(read: Callable[[], Awaitable[int]], expected: int) -> Callable[[], A
         return await read() == expected
 
     return check
+
+
+async def test_remote_send_waits_for_room_and_drops_nothing(
+    system: ActorSystem, nodes: Nodes
+) -> None:
+    node = await nodes.start("sendee")
+    await system.cluster.join(node.address)
+    narrow = await system.lookup("narrow_drop", node=node.address)  # capacity 5, drop_new
+    control = await system.lookup("control", node=node.address)
+    assert narrow is not None and control is not None
+    count = 300
+    started = time.monotonic()
+    for _ in range(count):
+        await narrow.send(0.002)  # a tell would overflow and drop most of these
+    # The sends waited: by the time the last one returned, most had been handled.
+    assert time.monotonic() - started > (count - 5 - 64) * 0.002
+
+    async def all_handled() -> bool:
+        try:
+            seen: list[float] = await narrow.ask("handled", timeout=5.0)
+        except MailboxFullError:
+            return False
+        return len(seen) == count
+
+    await eventually(all_handled, what="every send handled")
+    letters = await control.ask(("dead_letters",), timeout=2.0)
+    assert [r for r in letters if r[0].endswith("/narrow_drop")] == []
+    assert system.dead_letters.count == 0

@@ -197,19 +197,21 @@ class SerializationError(ActorError):
         )
 
 
+_COOKIE_ADVICE = "check that both nodes use the same cookie and Repertory version"
+
+
 class AuthenticationError(ActorError):
     """The cookie handshake with a peer failed."""
 
-    def __init__(self, peer: str, reason: str) -> None:
-        super().__init__(peer, reason)
+    def __init__(self, peer: str, reason: str, advice: str = _COOKIE_ADVICE) -> None:
+        super().__init__(peer, reason, advice)
         self.peer = peer
         self.reason = reason
+        self.advice = advice  # "" when `reason` already says what to do
 
     def __str__(self) -> str:
-        return (
-            f"handshake with {self.peer} failed: {self.reason}; check that both "
-            "nodes use the same cookie and Repertory version"
-        )
+        advice = f"; {self.advice}" if self.advice else ""
+        return f"handshake with {self.peer} failed: {self.reason}{advice}"
 
 
 class UnroutableError(ActorError):

@@ -33,7 +33,7 @@ RESULTS = Path(__file__).parent / "results"
 EXTRA_TIMEOUT = 45.0
 # Modules that need longer: cluster runs thespian and xoscar beside its own figures;
 # mesh starts 20 and then 40 node processes; routing runs five rounds of each pair.
-EXTRA_TIMEOUTS = {"cluster": 150.0, "mesh": 420.0, "routing": 150.0, "streams": 150.0}
+EXTRA_TIMEOUTS = {"cluster": 150.0, "mesh": 420.0, "routing": 300.0, "streams": 150.0}
 Cells = Mapping[str, Result | str]
 
 

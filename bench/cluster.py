@@ -272,13 +272,13 @@ def run(quick: bool = False) -> list[Row]:
             trio=measured["ask_trio"], baseline=measured["ask_raw"],
             baseline_name="raw asyncio TCP echo, msgspec frames (bench.raw_tcp)",
             peers=peers["ask"],
-            targets=[Target(">=0.7x baseline", "baseline", 0.7)]),
+            targets=[Target(">=0.7x baseline", "baseline", 0.7)], paired=True),
         Row("remote tell, pipelined", "msgs/s", ours=measured["tell"],
             trio=measured["tell_trio"], baseline=measured["tell_raw"],
             baseline_name="raw asyncio TCP pipelined frames (bench.raw_tcp)",
             peers=peers["tell"],
             targets=[Target(">=0.5x baseline", "baseline", 0.5),
-                     Target(">=200k/s", "absolute", 200_000)]),
+                     Target(">=200k/s", "absolute", 200_000)], paired=True),
     ]
 
 

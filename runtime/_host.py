@@ -12,8 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -32,8 +31,9 @@ from runtime._engine.cell import Cell, new_cell
 from runtime._engine.crashes import CrashLog
 from runtime._engine.dispatch import Dispatcher
 from runtime._engine.kernel import Kernel
-from runtime._engine.lifecycle import abort, kill, request_stop, terminate
+from runtime._engine.lifecycle import abort, request_stop
 from runtime._engine.local_ref import cell_of
+from runtime._engine.shutdown import stop_tree, walk
 from runtime._engine.snapshot import ActorInfo, describe
 from runtime._engine.state import CellState, Phase, cell_label
 from runtime._engine.timers import Timers
@@ -91,10 +91,16 @@ class SystemHost:
     dispatcher: Dispatcher[CellState]
     timers: Timers
 
-    def __init__(self, system: System, node: str, *, random_ids: bool) -> None:
+    def __init__(
+        self, system: System, name: str, *, random_ids: bool, data_dir: str | None,
+        allow_pickle: bool,
+    ) -> None:
         self.system = system
-        self.node = node
-        self.cluster: Cluster | None = None
+        self.name = name
+        self.node = name  # name@host:port once the cluster listens
+        self.data_dir = data_dir
+        self.allow_pickle = allow_pickle
+        self._cluster: Cluster | None = None
         self._terminated: list[TerminationHook] = []
         self.registry = Registry(self)
         self.topics = Topics(self)
@@ -109,6 +115,9 @@ class SystemHost:
         self._uids = itertools.count(secrets.randbits(40) + 1 if random_ids else 1)
         self._guardian: Cell | None = None
         self.guardian_done = anyio.Event()
+        # Set when the system begins to exit: services (`start_service`) stop then.
+        self.closing = anyio.Event()
+        self._task_group: TaskGroup | None = None
         self.closed = False
         self.failure: BaseException | None = None
         # What `system.start` and `await system.stop(ref)` wait for.
@@ -127,11 +136,33 @@ class SystemHost:
 
     def enter(self, task_group: TaskGroup) -> None:
         """The system is entered: the kernel, dispatcher and timers start."""
+        self._task_group = task_group
         self.kernel = current_kernel()
         self.dispatcher = Dispatcher(self.kernel, task_group, turn.run, abort)
         self.timers = Timers(self.kernel)
         self.kernel.attach_timers(self.timers)
         task_group.start_soon(self.timers.run, name="repertory-timers")
+
+    def start_service(self, run: Callable[[anyio.Event], Awaitable[None]], name: str) -> None:
+        """Run `run(closing)` in the system's task group (the web view does).
+
+        `closing` is set when the system begins to exit: the service should return
+        soon after; whatever still runs when the actors have stopped is cancelled. An
+        error of the service is logged and ends the service only, not the system.
+        """
+        if self._task_group is None or self.closing.is_set():
+            raise RuntimeError(
+                f"system {self.node} is not running; start {name} inside its `async with`"
+            )
+
+        async def guarded() -> None:
+            try:
+                await run(self.closing)
+            except Exception:
+                log.exception("system %s: %s failed; the system goes on without it",
+                              self.node, name)
+
+        self._task_group.start_soon(guarded, name=name)
 
     def start_guardian(self) -> None:
         self._guardian = self.start_cell(None, _Guardian, (self,), {}, None, None)
@@ -153,37 +184,10 @@ class SystemHost:
             request_stop(self._guardian, error)
 
     async def stop_everything(self, shutdown_timeout: float) -> None:
-        guardian = self.root
-        request_stop(guardian, None)
-        with anyio.move_on_after(shutdown_timeout):
-            await self.guardian_done.wait()
-            return
-        running = [cell.label for cell in self.walk()[1:] if cell.state != Phase.STOPPED]
-        log.warning(
-            "system %s: actors still running %.3g s after shutdown began; cancelling %s",
-            self.node, shutdown_timeout, ", ".join(running[:10]),
-        )
-        kill(guardian)
-        with anyio.move_on_after(1.0):
-            await self.guardian_done.wait()
-        if not self.guardian_done.is_set():
-            for cell in self.walk():
-                if cell.state != Phase.STOPPED:
-                    terminate(cell)
-
-    def walk(self) -> list[CellState]:
-        """Every cell, parents before children, the guardian first."""
-        cells: list[CellState] = []
-        todo: deque[CellState | None] = deque([self._guardian])
-        while todo:
-            cell = todo.popleft()
-            if cell is not None:
-                cells.append(cell)
-                todo.extend(cell.child_cells or ())
-        return cells
+        await stop_tree(self.root, self.guardian_done, shutdown_timeout)
 
     def snapshot(self) -> list[ActorInfo]:
-        return [describe(cell) for cell in self.walk()[1:] if cell.state != Phase.STOPPED]
+        return [describe(cell) for cell in walk(self._guardian)[1:] if cell.state != Phase.STOPPED]
 
     # -- Host: what cells ask -------------------------------------------------------
 
@@ -296,14 +300,14 @@ class SystemHost:
         self.require_cluster().watch_remote(watcher, ref)
 
     def unwatch_remote(self, watcher: CellState, ref: ActorRef[Any]) -> None:
-        if self.cluster is not None:
-            self.cluster.unwatch_remote(watcher, ref)
+        if self._cluster is not None:
+            self._cluster.unwatch_remote(watcher, ref)
 
     # -- Site: what the directory asks ---------------------------------------------------
 
     @property
     def cluster_directory(self) -> Cluster | None:
-        return self.cluster
+        return self._cluster
 
     def is_local(self, ref: ActorRef[Any]) -> bool:
         return self.local_cell(ref) is not None
@@ -327,9 +331,63 @@ class SystemHost:
         return self._exchanges
 
     def require_cluster(self) -> Cluster:
-        if self.cluster is None:
+        if self._cluster is None:
             raise RuntimeError(
                 f"system {self.node} is not a cluster node: give ActorSystem listen="
                 "'host:port' and cookie= to link it with others"
             )
-        return self.cluster
+        return self._cluster
+
+    def attach_cluster(self, cluster: Cluster) -> None:
+        """This system is a node: `cluster` links it with others."""
+        self._cluster = cluster
+        self.on_terminated(cluster.local_terminated)
+        cluster.on_node_down(self._forget_node)
+
+    def _forget_node(self, node: str) -> None:
+        """A node went down: no publish may route to its actors from now on."""
+        if self._exchanges is not None:
+            self._exchanges.forget_node(node)
+
+    # -- ClusterHost and StreamHost: what the cluster and the streams ask -----------------
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.require_cluster()
+
+    @property
+    def clustered(self) -> bool:
+        return self._cluster is not None
+
+    @property
+    def threads(self) -> int:
+        return self.kernel.threads
+
+    def on_foreign_thread(self) -> bool:
+        return self.kernel.on_foreign_thread()
+
+    def whereis(self, name: str) -> ActorRef[Any] | None:
+        return self.registry.whereis(name)
+
+    def stop(self, ref: ActorRef[Any]) -> object:
+        return self.system.stop(ref)
+
+    def local_topics(self) -> list[str]:
+        return self.topics.local_topics()
+
+    def publish_local(self, topic: str, message: Any) -> int:
+        return self.topics.publish_local(topic, message)
+
+    def spawn(self, cls_or_spec: Any, /, *args: Any, name: str | None = None) -> ActorRef[Any]:
+        """A top-level actor (a watcher the streams need)."""
+        ref: ActorRef[Any] = self.spawn_child(self.root, cls_or_spec, args, {}, name=name)
+        return ref
+
+    def plain_ref(self, ref: ActorRef[Any]) -> ActorRef[Any]:
+        """The plain ref under a wrapping one (a pool's), as `forget` reports it."""
+        return ref._unwrap()  # ActorRef's own hook for refs that wrap another
+
+    async def lookup(
+        self, name: str, node: str | None = None, *, timeout: float = 5.0
+    ) -> ActorRef[Any] | None:
+        return await self.system.lookup(name, node, timeout=timeout)

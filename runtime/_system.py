@@ -13,13 +13,19 @@ import anyio
 from anyio.abc import TaskGroup
 
 from actors import ActorFactory, ActorRef, SpawnSpec
-from actors.errors import ActorCrashedError, ActorError, AskTimeoutError, NodeDownError
 from actors.mailbox import Mailbox
 from runtime._cluster.cluster import Cluster, cookie_bytes
 from runtime._engine.lifecycle import request_stop
 from runtime._engine.snapshot import ActorInfo
 from runtime._host import SystemHost
-from runtime._start_stop import Outcome, Stopping, StopWatcher
+from runtime._start_stop import Stopping
+from runtime._starting import (
+    lookup_anywhere,
+    lookup_on,
+    start_local,
+    start_remote,
+    stop_remote,
+)
 from runtime._streams import Streams
 from runtime._streams.options import Fsync
 from runtime._wire.listener import ConnectionLimits
@@ -27,12 +33,8 @@ from runtime._wire.listener import ConnectionLimits
 if TYPE_CHECKING:
     from actors.routing import Exchange, ExchangeKind, PoolRef, Routing
     from runtime._directory.deadletters import DeadLetters
-    from runtime._directory.exchanges import Exchanges
     from runtime._directory.registry import Registry, Topics
-    from runtime._engine.cell import Cell
     from runtime._engine.crashes import CrashLog
-    from runtime._engine.kernel import Kernel
-    from runtime._engine.timers import Timers
 
 __all__ = ("ActorSystem",)
 
@@ -72,6 +74,7 @@ class ActorSystem:
         name: str,
         *,
         listen: str | None = None,
+        advertise: str | None = None,
         cookie: str | bytes | None = None,
         seeds: tuple[str, ...] | list[str] = (),
         data_dir: str | None = None,
@@ -80,6 +83,7 @@ class ActorSystem:
         message_modules: tuple[str, ...] | list[str] = (),
         max_pending_handshakes: int = 256,
         max_pending_handshakes_per_address: int = 32,
+        max_members: int = 1000,
         ssl_context: ssl.SSLContext | tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
         heartbeat_interval: float = 0.5,
         phi_threshold: float = 8.0,
@@ -96,43 +100,36 @@ class ActorSystem:
         if seeds and listen is None:
             raise ValueError("seeds= needs listen= (and cookie=): only a node can join others")
         self.name = name
-        self.node = name
-        self.listen = listen
-        self.cookie = cookie
-        self.seeds = tuple(seeds)
-        self.data_dir = data_dir
-        self.shutdown_timeout = shutdown_timeout
-        self.allow_pickle = allow_pickle
+        self._shutdown_timeout = shutdown_timeout
         # Modules (and packages) whose classes peers may name besides those imported:
         # the codec imports a listed one when a peer names it, never any other.
-        self.message_modules = _module_names(message_modules)
+        modules = _module_names(message_modules)
         # Connections that have not proved the cookie yet, at most, in all and from one
         # peer address: more are closed at once (see runtime._wire.listener).
-        self.connection_limits = ConnectionLimits(
-            max_pending_handshakes, max_pending_handshakes_per_address
-        )
+        limits = ConnectionLimits(max_pending_handshakes, max_pending_handshakes_per_address)
         # Everything engine-facing lives in the host, which the layers are given.
-        self._host = host = SystemHost(self, name, random_ids=listen is not None)
+        self._host = host = SystemHost(
+            self, name, random_ids=listen is not None, data_dir=data_dir,
+            allow_pickle=allow_pickle,
+        )
         self.registry: Registry = host.registry
         self.topics: Topics = host.topics
         self.dead_letters: DeadLetters = host.dead_letters
         self._cluster: Cluster | None = None
         if listen is not None:
-            self._cluster = host.cluster = Cluster(
-                _ClusterHost(self), name=name, listen=listen, cookie=cookie_bytes(cookie),
-                seeds=self.seeds, ssl_context=ssl_context,
+            self._cluster = Cluster(
+                host, name=name, listen=listen, cookie=cookie_bytes(cookie),
+                seeds=tuple(seeds), ssl_context=ssl_context,
                 heartbeat_interval=heartbeat_interval, phi_threshold=phi_threshold,
                 max_frame_size=max_frame_size, allow_pickle=allow_pickle,
-                message_modules=self.message_modules, connection_limits=self.connection_limits,
+                message_modules=modules, connection_limits=limits,
+                advertise=advertise, max_members=max_members,
             )
-            host.on_terminated(self._cluster.local_terminated)
-            self._cluster.on_node_down(self._forget_node)
+            host.attach_cluster(self._cluster)
         # Streams: `fsync` and `flush_interval` are the defaults of every stream.
-        self.streams = Streams(self, fsync=fsync, flush_interval=flush_interval)
+        self.streams = Streams(host, fsync=fsync, flush_interval=flush_interval)
         host.on_terminated(lambda cell: self.streams.forget(cell.ref))
         self._task_group: TaskGroup | None = None
-        # Set when the system begins to exit: services (`_start_service`) stop then.
-        self._closing = anyio.Event()
 
     # -- lifetime -------------------------------------------------------------------
 
@@ -146,7 +143,7 @@ class ActorSystem:
         self._host.enter(task_group)
         if self._cluster is not None:
             try:
-                self.node = self._host.node = await self._cluster.start(task_group)
+                self._host.node = await self._cluster.start(task_group)
             except BaseException:
                 task_group.cancel_scope.cancel()
                 await task_group.__aexit__(None, None, None)
@@ -164,10 +161,10 @@ class ActorSystem:
     ) -> bool | None:
         task_group = self._task_group
         assert task_group is not None, "ActorSystem exited without being entered"
-        self._closing.set()
+        self._host.closing.set()
         try:
             with anyio.CancelScope(shield=True):
-                await self._host.stop_everything(self.shutdown_timeout)
+                await self._host.stop_everything(self._shutdown_timeout)
                 if self._cluster is not None:
                     await self._cluster.close()
         finally:
@@ -184,25 +181,9 @@ class ActorSystem:
     def _start_service(
         self, run: Callable[[anyio.Event], Awaitable[None]], name: str
     ) -> None:
-        """Run `run(closing)` in this system's task group (the web view does).
-
-        `closing` is set when the system begins to exit: the service should return
-        soon after; whatever still runs when the actors have stopped is cancelled. An
-        error of the service is logged and ends the service only, not the system.
-        """
-        if self._task_group is None or self._closing.is_set():
-            raise RuntimeError(
-                f"system {self.node} is not running; start {name} inside its `async with`"
-            )
-
-        async def guarded() -> None:
-            try:
-                await run(self._closing)
-            except Exception:
-                log.exception("system %s: %s failed; the system goes on without it",
-                              self.node, name)
-
-        self._task_group.start_soon(guarded, name=name)
+        """Run `run(closing)` in this system's task group (the web view does); see
+        `SystemHost.start_service`."""
+        self._host.start_service(run, name)
 
     def snapshot(self) -> list[ActorInfo]:
         """Every live actor (not the root guardian), parents before children."""
@@ -245,7 +226,7 @@ class ActorSystem:
         returning one gives an `ActorRef[M]`; mypy checks the constructor's arguments
         only in the factory form, ``spawn(lambda: Counter(1, step=2))``.
         """
-        if node is not None and node != self.node:
+        if node is not None and node != self._host.node:
             return self.cluster.spawn_remote(node, factory, args, kwargs, name, None)
         host = self._host
         return host.spawn_child(host.root, factory, args, kwargs, name=name, mailbox=mailbox)
@@ -289,51 +270,12 @@ class ActorSystem:
         `timeout` seconds. An actor that timed out, or whose caller was cancelled while
         waiting, is stopped: nobody holds its ref.
         """
-        if node is not None and node != self.node:
-            return await self._start_remote(node, factory, args, kwargs, name, timeout)
-        host = self._host
-        outcome = Outcome()
-        host.construct_failure = None
-        try:
-            ref = self.spawn(factory, *args, name=name, mailbox=mailbox, **kwargs)
-        except Exception as error:
-            failure, host.construct_failure = host.construct_failure, None
-            if failure is not None and failure[1] is error:
-                raise ActorCrashedError.from_error(failure[0], error, "starting") from error
-            raise
-        cell = host.local_cell(ref)
-        assert cell is not None, "a local spawn gives a local ref"
-        host.starts.add(cell, lambda error: outcome.set(ref, error))
-        try:
-            with anyio.move_on_after(timeout):
-                await outcome.settled()
-                if outcome.error is not None:
-                    await host.stopped(cell)  # the failed actor is gone when start raises
-        finally:
-            if not outcome.done:  # timed out or cancelled: nobody will hold the ref
-                host.starts.discard(cell)
-                request_stop(cell, None)
-        if not outcome.done:
-            raise AskTimeoutError(cell.label, timeout, "start")
-        return await outcome.wait()
-
-    async def _start_remote(
-        self, node: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, timeout: float,
-    ) -> ActorRef[Any]:
-        outcome = Outcome()
-        ref = self.cluster.spawn_remote(
-            node, factory, args, kwargs, name, lambda error: outcome.set(None, error)
+        if node is not None and node != self._host.node:
+            return await start_remote(self.cluster, node, factory, args, kwargs, name, timeout)
+        return await start_local(
+            self._host, lambda: self.spawn(factory, *args, name=name, mailbox=mailbox, **kwargs),
+            timeout,
         )
-        try:
-            with anyio.fail_after(timeout):
-                await outcome.wait()
-        except TimeoutError:
-            raise AskTimeoutError(ref.address, timeout, "start") from None
-        finally:
-            if not outcome.done:
-                self.stop(ref)
-        return ref
 
     def exchange(
         self, name: str, kind: ExchangeKind | None = None, *, alternate: str | None = None
@@ -383,23 +325,7 @@ class ActorSystem:
         if cell is not None:
             request_stop(cell, None)
             return Stopping(ref, partial(self._host.stopped, cell))
-        return self._stop_remote(ref)
-
-    def _stop_remote(self, ref: ActorRef[Any]) -> Stopping:
-        outcome = Outcome()
-        node = getattr(ref._unwrap(), "node", None)  # a RemoteRef's node
-        if node is None or self._cluster is None or node not in self._cluster.links:
-            outcome.set(error=NodeDownError(
-                str(node), f"not linked: cannot stop {ref.address}; join the node first"
-            ))
-        else:
-            # Watch first: frames keep their order, so the peer answers the watch before
-            # it handles the stop, and its Terminated comes once the actor has stopped.
-            host = self._host
-            watcher = host.start_cell(host.root, StopWatcher, (outcome,), {}, None, None)
-            watcher.watch(ref)
-            host.stop_remote(ref)
-        return Stopping(ref, outcome.wait)
+        return stop_remote(self._host, ref)
 
     def fail(self, error: BaseException, what: str) -> None:
         """Something the system cannot run without failed: stop every actor.
@@ -440,86 +366,21 @@ class ActorSystem:
         name order that has one, so every caller agrees. None when no node has it;
         a node that does not answer within `timeout` seconds counts as not having it.
         """
-        if node is not None and node != self.node:
-            return await self._lookup_on(node, name, timeout)
+        if node is not None and node != self._host.node:
+            return await lookup_on(self.cluster, node, name, timeout)
         found = self.registry.whereis(name)
-        if found is not None or node == self.node or self._cluster is None:
+        if found is not None or node == self._host.node or self._cluster is None:
             return found
-        peers = sorted(self._cluster.links)
-        answers: dict[str, ActorRef[Any] | None] = {}
-
-        async def ask(peer: str) -> None:
-            try:
-                answers[peer] = await self._lookup_on(peer, name, timeout)
-            except ActorError:
-                answers[peer] = None  # down, or too slow: it does not have the name
-
-        async with anyio.create_task_group() as asks:
-            for peer in peers:
-                asks.start_soon(ask, peer)
-        return next((answers[p] for p in peers if answers.get(p) is not None), None)
-
-    async def _lookup_on(self, node: str, name: str, timeout: float) -> ActorRef[Any] | None:
-        ref: ActorRef[Any] | None = await self.cluster.call(node, "$lookup", name, timeout)
-        return ref
-
-    # -- what the streams need of their host (runtime._streams.host.StreamHost) -------
-
-    def is_local(self, ref: ActorRef[Any]) -> bool:
-        """Whether `ref`'s actor runs in this system."""
-        return self.local_cell(ref) is not None
-
-    def plain_ref(self, ref: ActorRef[Any]) -> ActorRef[Any]:
-        """The plain ref under a wrapping one (a pool's), as `forget` reports it."""
-        return ref._unwrap()
+        return await lookup_anywhere(self._cluster, name, timeout)
 
     @property
     def address(self) -> str:
         """This node's name: ``name`` alone, or ``name@host:port`` when it listens
         (with the port it got, for ``listen="127.0.0.1:0"``)."""
-        return self.node
+        return self._host.node
 
     def __repr__(self) -> str:
-        return f"<ActorSystem {self.node}>"
-
-    # -- for the cluster and streams layers, which take the host in point 4 of issue 9 --
-
-    @property
-    def kernel(self) -> Kernel:
-        return self._host.kernel
-
-    @property
-    def timers(self) -> Timers:
-        return self._host.timers
-
-    @property
-    def threads(self) -> int:
-        return self._host.kernel.threads
-
-    def on_foreign_thread(self) -> bool:
-        return self._host.kernel.on_foreign_thread()
-
-    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
-        return self._host.local_cell(ref)
-
-    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
-        self._host.dead_letter(message, recipient, reason)
-
-    def spawn_for_peer(
-        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, uid: int, then: Callable[[BaseException | None], None],
-    ) -> Cell:
-        return self._host.spawn_for_peer(factory, args, kwargs, name, uid, then)
-
-    @property
-    def _exchanges(self) -> Exchanges | None:
-        return self._host.existing_exchanges
-
-    def _forget_node(self, node: str) -> None:
-        """A node went down: no publish may route to its actors from now on."""
-        exchanges = self._host.existing_exchanges
-        if exchanges is not None:
-            exchanges.forget_node(node)
+        return f"<ActorSystem {self._host.node}>"
 
     # -- for the web view's metrics -------------------------------------------------------
 
@@ -531,43 +392,3 @@ class ActorSystem:
     def _asks_timed_out(self) -> int:
         """Asks that ran out of time (local and remote)."""
         return self._host.kernel.asks_timed_out
-
-
-class _ClusterHost:
-    """The system as its cluster sees it (`runtime._cluster.host.ClusterHost`)."""
-
-    __slots__ = ("_system",)
-
-    def __init__(self, system: ActorSystem) -> None:
-        self._system = system
-
-    @property
-    def kernel(self) -> Kernel:
-        return self._system.kernel
-
-    def local_cell(self, ref: ActorRef[Any]) -> Cell | None:
-        return self._system.local_cell(ref)
-
-    def whereis(self, name: str) -> ActorRef[Any] | None:
-        return self._system.registry.whereis(name)
-
-    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
-        self._system.dead_letter(message, recipient, reason)
-
-    def spawn_for_peer(
-        self, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        name: str | None, uid: int, then: Callable[[BaseException | None], None],
-    ) -> Cell:
-        return self._system.spawn_for_peer(factory, args, kwargs, name, uid, then)
-
-    def stop(self, ref: ActorRef[Any]) -> object:
-        return self._system.stop(ref)
-
-    def snapshot(self) -> list[Any]:
-        return list(self._system.snapshot())
-
-    def local_topics(self) -> list[str]:
-        return self._system.topics.local_topics()
-
-    def publish_local(self, topic: str, message: Any) -> int:
-        return self._system.topics.publish_local(topic, message)

@@ -59,3 +59,7 @@ class Backoff:
             f"Backoff(initial={self.initial!r}, maximum={self.maximum!r}, "
             f"factor={self.factor!r}, jitter={self.jitter!r}, reset_after={self.reset_after!r})"
         )
+
+
+# Back-off for a non-critical child past its restart budget when it names none.
+DEFAULT_DEGRADED_BACKOFF = Backoff(initial=0.1, maximum=10.0)

@@ -11,7 +11,7 @@ import msgspec
 from actors import ActorRef, Reply
 from actors.errors import ActorError, ActorStoppedError
 from actors.lowlevel import children, crashed
-from supervisors._spec import Child, DynamicSupervisor, Supervisor
+from supervisors._childspec import ChildSpec, DynamicTreeSpec
 from supervisors._supervisor import SupervisorActor, _Entry
 
 __all__ = ("ChildInfo", "DynamicSupervisorRef", "MaxChildrenError")
@@ -43,7 +43,7 @@ class ChildInfo(msgspec.Struct, frozen=True):
 
 
 class _StartChild(msgspec.Struct, frozen=True):
-    child: Child | Supervisor
+    child: ChildSpec
 
 
 class _TerminateChild(msgspec.Struct, frozen=True):
@@ -64,7 +64,7 @@ class _Refused:
 
 
 class DynamicSupervisorActor(SupervisorActor):
-    def __init__(self, spec: DynamicSupervisor) -> None:
+    def __init__(self, spec: DynamicTreeSpec) -> None:
         super().__init__(spec)
         self.max_children = spec.max_children
         self.starting: dict[_Entry, Reply] = {}
@@ -83,7 +83,7 @@ class DynamicSupervisorActor(SupervisorActor):
             ]
         return super().receive(message)
 
-    def _start_child(self, child: Child | Supervisor) -> _Refused | None:
+    def _start_child(self, child: ChildSpec) -> _Refused | None:
         if self.max_children is not None:
             live = sum(1 for entry in self.entries if not entry.finished)
             if live >= self.max_children:
@@ -164,7 +164,7 @@ class DynamicSupervisorRef(ActorRef[Any]):
     def __init__(self, ref: ActorRef[Any]) -> None:
         self._ref = ref
 
-    async def start_child(self, child: Child | Supervisor, timeout: float = 5.0) -> ActorRef[Any]:
+    async def start_child(self, child: ChildSpec, timeout: float = 5.0) -> ActorRef[Any]:
         """Start `child` and return its ref once its `on_start` has run.
 
         Raises `MaxChildrenError` when full, `NameTakenError` when its name is taken,

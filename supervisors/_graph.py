@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import networkx
 
 if TYPE_CHECKING:
-    from supervisors._spec import Child, Supervisor
+    from supervisors._childspec import TreeSpec
 
 __all__ = (
     "graph_from_snapshot",
@@ -36,19 +36,18 @@ _MARKS = {
 }
 
 
-def spec_graph(spec: Supervisor) -> networkx.DiGraph[str]:
+def spec_graph(spec: TreeSpec) -> networkx.DiGraph[str]:
     """The tree a spec would start: nodes are paths (``shop/payments/card``)."""
-    from supervisors._spec import Supervisor
-
     graph: networkx.DiGraph[str] = networkx.DiGraph()
 
-    def add(node: Child | Supervisor, path: str, parent: str | None) -> None:
+    def add(node: Any, path: str, parent: str | None) -> None:
         attributes: dict[str, Any] = {
             "name": node.label,
             "restart": node.restart,
             "critical": node.critical,
         }
-        if isinstance(node, Supervisor):
+        tree = hasattr(node, "strategy")  # a Supervisor spec, not a Child
+        if tree:
             attributes.update(kind=node.kind, strategy=node.strategy,
                               restart_budget=f"{node.max_restarts}/{node.within:g}s")
         else:
@@ -57,11 +56,11 @@ def spec_graph(spec: Supervisor) -> networkx.DiGraph[str]:
         graph.add_node(path, **attributes)
         if parent is not None:
             graph.add_edge(parent, path)
-        if isinstance(node, Supervisor):
+        if tree:
             for index, child in enumerate(node.children):
                 add(child, f"{path}/{child.name or f'{child.label}#{index}'}", path)
 
-    add(spec, spec.name, None)
+    add(spec, spec.label, None)
     return graph
 
 

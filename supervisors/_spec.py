@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any, Literal, Never, get_args
 from actors.lowlevel import children
 from actors.routing import Pool
 from supervisors._backoff import Backoff
+from supervisors._dynamic import DynamicSupervisorActor, DynamicSupervisorRef
+from supervisors._graph import spec_graph
+from supervisors._supervisor import SupervisorActor
 
 if TYPE_CHECKING:
     import networkx
 
     from actors import ActorRef, Context
     from actors.mailbox import Mailbox
-    from supervisors._dynamic import DynamicSupervisorRef
 
 __all__ = ("Child", "DynamicSupervisor", "Restart", "Strategy", "Supervisor")
 
@@ -27,8 +29,6 @@ Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 Restart = Literal["permanent", "transient", "temporary"]
 _STRATEGIES: tuple[str, ...] = get_args(Strategy)
 _RESTARTS: tuple[str, ...] = get_args(Restart)
-# Back-off for a non-critical child past its restart budget when it names none.
-DEFAULT_DEGRADED_BACKOFF = Backoff(initial=0.1, maximum=10.0)
 
 
 def _choice(what: str, value: object, choices: tuple[str, ...]) -> None:
@@ -193,8 +193,6 @@ class Supervisor:
         return self.name
 
     def _actor_class(self) -> type[Any]:
-        from supervisors._supervisor import SupervisorActor
-
         return SupervisorActor
 
     def start(
@@ -225,8 +223,6 @@ class Supervisor:
 
     def graph(self) -> networkx.DiGraph[str]:
         """The tree as a `networkx.DiGraph` (nodes are paths like ``shop/cart``)."""
-        from supervisors._graph import spec_graph
-
         return spec_graph(self)
 
     def __repr__(self) -> str:
@@ -270,20 +266,14 @@ class DynamicSupervisor(Supervisor):
         self.max_children = max_children
 
     def _actor_class(self) -> type[Any]:
-        from supervisors._dynamic import DynamicSupervisorActor
-
         return DynamicSupervisorActor
 
     def start(
         self, context: Context, before: ActorRef[Any] | None = None, *, held: bool = False
     ) -> ActorRef[Any]:
-        from supervisors._dynamic import DynamicSupervisorRef
-
         return DynamicSupervisorRef(super().start(context, before, held=held))
 
     def spawn_under(
         self, parent: Context, name: str | None = None, mailbox: Mailbox | None = None
     ) -> DynamicSupervisorRef:
-        from supervisors._dynamic import DynamicSupervisorRef
-
         return DynamicSupervisorRef(super().spawn_under(parent, name, mailbox))

@@ -24,16 +24,16 @@ from typing import Any
 
 from actors import ActorRef
 from actors.lowlevel import Parent, children
-from supervisors._backoff import Backoff
+from supervisors._backoff import DEFAULT_DEGRADED_BACKOFF, Backoff
+from supervisors._childspec import ChildSpec, TreeSpec
 from supervisors._events import DEGRADED, RECOVERED, Degraded, Recovered, RestartIntensityError
-from supervisors._spec import DEFAULT_DEGRADED_BACKOFF, Child, Supervisor
 from supervisors._window import RestartWindow
 
 __all__ = ("SupervisorActor",)
 
 log = logging.getLogger("repertory.supervision")
 
-Spec = Child | Supervisor
+Spec = ChildSpec
 Op = tuple[str, "_Entry", BaseException | None]
 
 # The clock restart windows and back-off resets read; tests replace it.
@@ -82,7 +82,7 @@ class SupervisorActor(Parent[Any]):
     # A supervisor has started once its children have (`_run_ops` reports it).
     reports_started = True
 
-    def __init__(self, spec: Supervisor) -> None:
+    def __init__(self, spec: TreeSpec) -> None:
         self.spec = spec
         self.window = RestartWindow(spec.max_restarts, spec.within)
         self.entries = [_Entry(child, spec.max_restarts, spec.within) for child in spec.children]

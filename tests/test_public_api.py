@@ -66,3 +66,41 @@ def test_actors_imports_nothing_of_runtime_or_supervisors() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# -- class surfaces: what a user can reach on the handles, against DESIGN.md and docs/ --
+
+SYSTEM_SURFACE = {
+    "address", "cluster", "clustered", "dead_letters", "exchange", "fail", "failure",
+    "lookup", "name", "registry", "snapshot", "spawn", "spawn_pool", "start", "stop",
+    "streams", "topics", "wait_stopped",
+}
+CONTEXT_SURFACE = {
+    "become", "children", "parent", "ref", "reply_later", "send_after", "sender", "spawn",
+    "spawn_pool", "stash", "stop", "system", "unbecome", "unstash_all", "unwatch", "watch",
+}
+REF_SURFACE = {"address", "ask", "is_alive", "name", "send", "tell", "tell_many"}
+
+
+def public(names: object) -> set[str]:
+    return {name for name in dir(names) if not name.startswith("_")}
+
+
+def test_actor_system_exposes_exactly_the_documented_api() -> None:
+    from runtime import ActorSystem
+
+    assert public(ActorSystem) | public(ActorSystem("surface")) == SYSTEM_SURFACE
+
+
+async def test_a_running_system_exposes_nothing_more(anyio_backend: str) -> None:
+    from runtime import ActorSystem
+
+    async with ActorSystem("surface") as system:
+        assert public(system) == SYSTEM_SURFACE
+
+
+def test_context_and_actor_ref_expose_exactly_the_documented_api() -> None:
+    import actors
+
+    assert public(actors.Context) == CONTEXT_SURFACE
+    assert public(actors.ActorRef) == REF_SURFACE

@@ -88,7 +88,9 @@ class TopicTrie(Generic[T]):
         self._cache_size = cache_size
         self._index: ShapeIndex[T] = ShapeIndex()
         self._rest: WordTrie[T] = WordTrie()  # what the index cannot hold
-        self._all: WordTrie[T] = WordTrie()  # everything: for lengths the index declines
+        # Every binding, for key lengths the index declines: built the first time one
+        # is (most binding sets never need it, and it doubles what they take).
+        self._all: WordTrie[T] | None = None
 
     def __len__(self) -> int:
         """The number of distinct ``(pattern, value)`` bindings."""
@@ -121,7 +123,8 @@ class TopicTrie(Generic[T]):
         self._count += 1
         self._cache.clear()
         words = split_words(pattern)
-        self._all.add(words, value)
+        if self._all is not None:
+            self._all.add(words, value)
         if not self._index.add(pattern, words, value):
             self._rest.add(words, value)
 
@@ -144,7 +147,8 @@ class TopicTrie(Generic[T]):
         self._count -= 1
         self._cache.clear()
         words = split_words(pattern)
-        self._all.remove(words, value)
+        if self._all is not None:
+            self._all.remove(words, value)
         if not self._index.remove(pattern, words, value):
             self._rest.remove(words, value)
         return True
@@ -173,7 +177,7 @@ class TopicTrie(Generic[T]):
         words = key.split(".") if key else []  # split_words, inlined
         result = self._index.match(key, words)
         if result is None:  # too many shapes fit this length: the walk is cheaper
-            result = self._all.walk(words)
+            result = self._walk_all(words)
         elif self._rest:
             rest = self._rest.walk(words)
             if rest:
@@ -185,3 +189,11 @@ class TopicTrie(Generic[T]):
                 cache.clear()
             cache[key] = result
         return result
+
+    def _walk_all(self, words: list[str]) -> frozenset[T]:
+        every = self._all
+        if every is None:
+            every = self._all = WordTrie()
+            for pattern, value in self.bindings():
+                every.add(split_words(pattern), value)
+        return every.walk(words)

@@ -28,7 +28,7 @@ from runtime._cluster.delivery import RemoteDelivery
 from runtime._cluster.host import ClusterHost, LocalActor
 from runtime._cluster.inbound import Inbound
 from runtime._cluster.links import Links, parse_address
-from runtime._cluster.membership import Membership
+from runtime._cluster.membership import DEFAULT_MAX_MEMBERS, Membership
 from runtime._cluster.names import ClusterNames
 from runtime._cluster.refs import RemoteRef
 from runtime._cluster.spawning import RemoteSpawner
@@ -64,10 +64,15 @@ class Cluster:
         allow_pickle: bool,
         message_modules: tuple[str, ...] = (),
         connection_limits: ConnectionLimits | None = None,
+        advertise: str | None = None,
+        max_members: int = DEFAULT_MAX_MEMBERS,
     ) -> None:
         self._host = host
         self._name = name
         self._listen = listen
+        if advertise is not None:
+            parse_address(advertise)  # a bad address fails here, before anything starts
+        self._advertise = advertise
         # A node both accepts and dials: the server side and the client side of TLS.
         server_ssl, client_ssl = tls_contexts(ssl_context)
         self.connections = Links(
@@ -77,11 +82,12 @@ class Cluster:
             limits=connection_limits or ConnectionLimits(),
         )
         self.delivery = RemoteDelivery(host, self.connections.table, allow_pickle=allow_pickle,
-                                       message_modules=message_modules)
+                                       message_modules=message_modules,
+                                       max_frame_size=max_frame_size)
         self.watches = RemoteWatches(self.delivery)
         self.spawner = RemoteSpawner(self.delivery, allow_pickle=allow_pickle)
         self.names = ClusterNames(self.delivery)
-        self.membership = Membership(self.connections, seeds)
+        self.membership = Membership(self.connections, seeds, max_members=max_members)
         self.inbound = Inbound(self.delivery, self.watches, self.spawner, self.names,
                                self.membership, self.connections.closed)
         self.connections.handler = self.inbound
@@ -92,7 +98,8 @@ class Cluster:
     async def start(self, task_group: TaskGroup) -> str:
         """Listen, dial the seeds, and return this node's name (``name@host:port``)."""
         self.delivery.kernel = self._host.kernel
-        node = await self.connections.start(task_group, self._name, self._listen)
+        node = await self.connections.start(task_group, self._name, self._listen,
+                                            self._advertise)
         self.node = node
         for part in (self.delivery, self.membership, self.inbound):
             part.node = node

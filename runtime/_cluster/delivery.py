@@ -33,7 +33,7 @@ from runtime._cluster.refs import (
     target_address,
 )
 from runtime._engine.envelope import Envelope
-from runtime._engine.kernel import Kernel, wait_answer
+from runtime._engine.kernel import Kernel, check_ask_timeout, wait_answer
 from runtime._wire import framing as wire
 from runtime._wire.codec import Codec
 
@@ -58,14 +58,17 @@ class RemoteDelivery:
         *,
         allow_pickle: bool,
         message_modules: tuple[str, ...] = (),
+        max_frame_size: int = wire.DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         self.host = host
         self.links = links  # the link table, kept by `Links`
         # Local actors whose refs left this node, by uid: frames name actors by uid.
         self.exported: dict[int, LocalActor] = {}
+        # A message too large for a frame fails in `encode`, as SerializationError at
+        # the sender (or as the error an asker gets), before anything is queued.
         self.codec = Codec(
             allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for,
-            message_modules=message_modules,
+            message_modules=message_modules, max_size=wire.payload_limit(max_frame_size),
         )
         # Remote spawns that failed: (node, uid) -> the error (see `spawning.py`).
         self.spawn_failures: dict[tuple[str, int], BaseException] = {}
@@ -191,6 +194,7 @@ class RemoteDelivery:
         The `Ask` frame carries `timeout`: the peer skips the request if it comes to it
         after this node has given up.
         """
+        check_ask_timeout(timeout, address or target_address(node, target))
         if node == self.node:
             cell = self.local_target(target)
             if cell is None:
@@ -202,8 +206,13 @@ class RemoteDelivery:
         payload = self.codec.encode(message)
         slot = self.kernel.slot()
         corr = link.new_ask(slot)
-        if not link.send(wire.Ask(corr, target, payload, timeout)):
-            link.pending.pop(corr, None)
+        sent = False
+        try:
+            sent = link.send(wire.Ask(corr, target, payload, timeout))
+        finally:
+            if not sent:  # nothing stays pending for an ask that never left
+                link.pending.pop(corr, None)
+        if not sent:
             raise NodeDownError(node, "its link cannot take more frames")
         try:
             return await wait_answer(

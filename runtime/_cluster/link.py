@@ -23,7 +23,7 @@ import anyio
 import anyio.abc
 from anyio.abc import ByteStream
 
-from actors.errors import NodeDownError
+from actors.errors import NodeDownError, SerializationError
 from runtime._cluster.phi import PhiAccrualDetector
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
@@ -284,11 +284,17 @@ class Link:
         return f"node {self.peer} is not linked"
 
     def send(self, frame: wire.Frame) -> bool:
-        """Queue `frame`; False when the link cannot take it (closed or full)."""
+        """Queue `frame`; False when the link cannot take it (closed or full).
+
+        Raises `SerializationError` for a frame over the frame limit (the codec stops
+        oversized messages first; this is for frames whose other fields make them so).
+        """
         try:
             self.writer.send_nowait(frame)
         except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
+        except wire.FrameError as error:
+            raise SerializationError(f"a {type(frame).__name__} frame", str(error)) from None
         return True
 
     def tell(self, target: int | str, payload: bytes) -> bool:
@@ -311,8 +317,12 @@ class Link:
         return corr
 
     def reply(self, corr: int, value: Any) -> None:
-        """Answer ask `corr` that came over this link."""
-        self.send(self.handler.reply_frame(corr, value))
+        """Answer ask `corr` that came over this link; an answer that cannot travel
+        reaches the asker as the `SerializationError` that says why."""
+        try:
+            self.send(self.handler.reply_frame(corr, value))
+        except SerializationError as error:
+            self.reply_error(corr, error)
 
     def reply_error(self, corr: int, error: BaseException) -> None:
         """Fail ask `corr` that came over this link with `error`."""

@@ -44,6 +44,30 @@ def parse_address(address: str) -> tuple[str | None, str, int]:
     return (address if name else None), host.strip("[]"), int(port)
 
 
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
+
+
+def node_name(name: str, host: str, port: int, advertise: str | None) -> str:
+    """A node's name: ``name@advertise``, else ``name@host:port`` of where it listens
+    (port 0 in `advertise` means the port it got). Listening on every address without
+    `advertise` logs a warning: that name is no address another host can dial."""
+    if advertise is not None:
+        _, advertised_host, advertised_port = parse_address(advertise)
+        return f"{name}@{_host_text(advertised_host)}:{advertised_port or port}"
+    if host in _ANY_ADDRESS:
+        log.warning(
+            "%s listens on %s:%d without advertise=: it is named %s@%s:%d, which no peer"
+            " on another host can dial; pass advertise='HOST:PORT' (repertory node"
+            " --advertise) with the address peers should use", name, host or "*", port,
+            name, host, port,
+        )
+    return f"{name}@{_host_text(host)}:{port}"
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 class DialFailure(Exception):
     """Dialling a node failed; `kind` is one of ``refused``, ``unreachable``,
     ``unresolvable``, ``cookie rejected``, ``name mismatch``, ``version mismatch``,
@@ -86,7 +110,9 @@ def _handshake_failure(target: str, error: HandshakeError) -> DialFailure:
     if "cookie" in reason:
         kind = "cookie rejected"
     elif "expected" in reason and "reached" in reason:
-        kind = "name mismatch"
+        # The reason says what to do (advertise=): not the cookie advice.
+        return DialFailure("name mismatch", str(error),
+                           AuthenticationError(error.peer, reason, advice=""))
     elif "version" in reason:
         kind = "version mismatch"
     else:
@@ -127,13 +153,16 @@ class Links:
         self._task_group: TaskGroup | None = None
         self.closing = False
 
-    async def start(self, task_group: TaskGroup, name: str, listen_at: str) -> str:
-        """Listen at `listen_at`; return this node's name (``name@host:port``)."""
+    async def start(
+        self, task_group: TaskGroup, name: str, listen_at: str, advertise: str | None = None
+    ) -> str:
+        """Listen at `listen_at`; return this node's name (``name@host:port``, with the
+        `advertise` address when given)."""
         self._task_group = task_group
         _, host, port = parse_address(listen_at)
         listener = await listen(host, port, ssl_context=self._server_ssl)
         port = listener.extra(SocketAttribute.local_port)
-        self.node = f"{name}@{host}:{port}"
+        self.node = node_name(name, host, port, advertise)
         task_group.start_soon(self._serve, listener, name="repertory-listener")
         task_group.start_soon(self._watch_detectors, name="repertory-failure-detector")
         return self.node

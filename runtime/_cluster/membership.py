@@ -8,6 +8,12 @@ failure; one that says goodbye is forgotten (it rejoins by dialling, or as a see
 Each failure to dial a node is logged at WARNING with its reason (refused,
 unreachable, cookie rejected, name mismatch, ...), once per node and reason until the
 reason changes or the node links.
+
+Names learned from peers are bounded, because a peer could send any: at most
+`max_members` of them are kept (a `Members` frame that would pass that closes its
+link, with the reason logged), they are dialled with the same growing back-off, and
+one that has not been linked for `FORGET_AFTER` seconds is forgotten. Seeds are never
+forgotten.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ log = logging.getLogger("repertory.cluster")
 
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 2.0
+# Seconds a name learned from peers stays known without being linked.
+FORGET_AFTER = 10.0
+DEFAULT_MAX_MEMBERS = 1000
 
 
 @dataclass
@@ -44,6 +53,7 @@ class _Target:
     backoff: float = 0.0  # 0: learned and never lost (only the smaller name dials)
     peer: str | None = None  # the node name it had when last linked
     failure: str | None = None  # the kind of the last dial failure logged
+    since: float = 0.0  # when it was learned or last linked (for forgetting)
 
 
 class Membership:
@@ -51,9 +61,14 @@ class Membership:
 
     node: str  # set when the cluster starts
 
-    def __init__(self, links: Links, seeds: tuple[str, ...]) -> None:
+    def __init__(
+        self, links: Links, seeds: tuple[str, ...], *, max_members: int = DEFAULT_MAX_MEMBERS
+    ) -> None:
+        if not isinstance(max_members, int) or max_members < 1:
+            raise ValueError(f"max_members must be a positive number of nodes, got {max_members!r}")
         self.links = links
         self._seeds = seeds
+        self.max_members = max_members
         self.targets: dict[str, _Target] = {}
         self._dialing: set[str] = set()
         self.subscribers: dict[ActorRef[Any], None] = {}
@@ -109,8 +124,9 @@ class Membership:
         log.info("%s: node %s is up", self.node, link.peer)
         target = self.targets.get(link.peer)
         if target is None:
-            self.targets[link.peer] = _Target(seed=False)
+            self.targets[link.peer] = _Target(seed=False, since=self._now())
         else:
+            target.since = self._now()
             target.peer = link.peer
             self._linked(link.peer, target)
         link.send(wire.Members([wire.Member(node) for node in self.members]))
@@ -138,13 +154,32 @@ class Membership:
                 del self.targets[link.peer]
             else:
                 learned.due, learned.backoff = now + FIRST_BACKOFF, FIRST_BACKOFF
+                learned.since = now
         self.notify(NodeDown(link.peer, reason))
 
     def on_members(self, link: Link, frame: wire.Members) -> None:
-        for member in frame.members:
-            node = member.node
-            if node != self.node and member.status == "up" and _dialable(node):
-                self.targets.setdefault(node, _Target(seed=False))
+        """Learn the members a peer gossips, within `max_members`."""
+        targets = self.targets
+        new = {
+            member.node for member in frame.members
+            if member.node not in targets and member.node != self.node
+            and member.status == "up" and _dialable(member.node)
+        }
+        if not new:
+            return
+        learned = sum(1 for target in targets.values() if not target.seed)
+        if learned + len(new) > self.max_members:
+            reason = (
+                f"its Members frame would make {learned + len(new)} nodes learned from"
+                f" peers, over max_members={self.max_members}; raise max_members= if the"
+                " cluster is that large"
+            )
+            log.warning("%s: closing link to %s: %s", self.node, link.peer, reason)
+            link.close(f"protocol limit: {reason}")
+            return
+        now = self._now()
+        for node in new:
+            targets[node] = _Target(seed=False, since=now)
 
     def _linked(self, key: str, target: _Target) -> None:
         if target.failure is not None:
@@ -163,7 +198,7 @@ class Membership:
             link = await self.links.dial(host, port, expect)
         except DialFailure as failure:
             raise failure.error from None
-        self.targets.setdefault(link.peer, _Target(seed=False))
+        self.targets.setdefault(link.peer, _Target(seed=False, since=self._now()))
         return link.peer
 
     def _is_linked(self, key: str, target: _Target) -> bool:
@@ -174,12 +209,20 @@ class Membership:
         return "@" not in key and any(node.endswith("@" + key) for node in table)
 
     async def _maintain(self) -> None:
-        """Dial every target that is not linked and is due."""
+        """Dial every target that is not linked and is due; forget learned ones that
+        have not been linked for `FORGET_AFTER` seconds."""
         kernel = self.links.handler.kernel
         while True:
             now = kernel.now()
+            forgotten = 0
             for key, target in list(self.targets.items()):
-                if key in self._dialing or target.due > now or self._is_linked(key, target):
+                if key in self._dialing or self._is_linked(key, target):
+                    continue
+                if not target.seed and now - target.since > FORGET_AFTER:
+                    del self.targets[key]
+                    forgotten += 1
+                    continue
+                if target.due > now:
                     continue
                 if not target.seed and key < self.node and target.backoff == 0.0:
                     continue  # the smaller node dials; we wait for it (unless it failed)
@@ -188,7 +231,13 @@ class Membership:
                 target.backoff = min(max(target.backoff * 2, 2 * FIRST_BACKOFF), MAX_BACKOFF)
                 assert self._task_group is not None
                 self._task_group.start_soon(self._redial, key, target)
+            if forgotten:
+                log.info("%s: forgot %d nodes learned from peers that were not linked for"
+                         " %.0f s", self.node, forgotten, FORGET_AFTER)
             await anyio.sleep(self.links.heartbeat_interval / 2)
+
+    def _now(self) -> float:
+        return self.links.handler.kernel.now()
 
     async def _redial(self, key: str, target: _Target) -> None:
         try:
@@ -197,7 +246,7 @@ class Membership:
             target.peer = link.peer
             self._linked(key, target)
             if not target.seed and self.targets.get(link.peer) is None:
-                self.targets[link.peer] = _Target(seed=False)
+                self.targets[link.peer] = _Target(seed=False, since=self._now())
         except DialFailure as failure:
             if failure.kind != target.failure:
                 target.failure = failure.kind

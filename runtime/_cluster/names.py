@@ -119,12 +119,25 @@ class ClusterNames:
     def on_topic_interest(self, link: Link, frame: wire.TopicInterest) -> None:
         peer = link.peer
         if frame.full:
-            for nodes in self.interest.values():
-                nodes.discard(peer)
+            self._forget_interest(peer)
         for topic in frame.subscribe:
             self.interest.setdefault(topic, set()).add(peer)
         for topic in frame.unsubscribe:
-            self.interest.get(topic, set()).discard(peer)
+            nodes = self.interest.get(topic)
+            if nodes is not None:
+                nodes.discard(peer)
+                if not nodes:
+                    del self.interest[topic]
+
+    def _forget_interest(self, peer: str) -> None:
+        """Drop `peer` from every topic, and topics nobody wants any more: the table
+        holds only what linked peers want, whatever a peer sent before it left."""
+        interest = self.interest
+        for topic in [topic for topic, nodes in interest.items() if peer in nodes]:
+            nodes = interest[topic]
+            nodes.discard(peer)
+            if not nodes:
+                del interest[topic]
 
     def publish_remote(self, topic: str, message: Any) -> int:
         """One frame per interested node, not per subscriber; returns the nodes reached."""
@@ -158,5 +171,4 @@ class ClusterNames:
     def node_down(self, peer: str) -> None:
         for name in [name for name, entry in self.names.items() if entry[2] == peer]:
             del self.names[name]
-        for nodes in self.interest.values():
-            nodes.discard(peer)
+        self._forget_interest(peer)

@@ -100,7 +100,11 @@ class RemoteWatches:
 
     def on_unwatch(self, link: Link, frame: wire.Unwatch) -> None:
         if isinstance(frame.target, int):
-            self.watched_by.get(frame.target, set()).discard((link.peer, frame.watcher))
+            watchers = self.watched_by.get(frame.target)
+            if watchers is not None:
+                watchers.discard((link.peer, frame.watcher))
+                if not watchers:
+                    del self.watched_by[frame.target]
 
     def local_terminated(self, cell: LocalActor) -> None:
         """A local actor stopped: tell its remote watchers, drop what it watched."""
@@ -123,5 +127,9 @@ class RemoteWatches:
         error = NodeDownError(peer, reason)
         for key in [key for key in self.remote_watchers if key[0] == peer]:
             self._tell_watchers(key, error)
-        for watchers in self.watched_by.values():
+        # Its watches of local actors go, and entries left empty with them: the table
+        # holds only what linked peers watch.
+        for uid, watchers in list(self.watched_by.items()):
             watchers.difference_update({entry for entry in watchers if entry[0] == peer})
+            if not watchers:
+                del self.watched_by[uid]

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from actors.errors import AskTimeoutError
 
-__all__ = ("Deadlines", "Expired", "Kernel", "Slot", "wait_answer")
+__all__ = ("Deadlines", "Expired", "Kernel", "Slot", "timed_out", "wait_answer")
 
 
 class Expired(Exception):
@@ -72,9 +72,12 @@ class Kernel:
 
     name: str
     loop_thread: int
-    threads: int = 0
-    # Asks that ran out of time (local and remote), for metrics.
-    asks_timed_out: int = 0
+
+    def __init__(self) -> None:
+        # Instance attributes, not class ones: `threads` is read on every tell.
+        self.threads = 0
+        # Asks that ran out of time (local and remote), for metrics.
+        self.asks_timed_out = 0
 
     def slot(self) -> Any:
         raise NotImplementedError
@@ -105,11 +108,34 @@ class Kernel:
         return time.monotonic()
 
 
+def check_ask_timeout(timeout: float | None, target: str) -> None:
+    """Refuse an ask's `timeout` that is not a finite number of seconds >= 0 or None,
+    before anything is sent: local and remote asks call this first (one rule)."""
+    if timeout is None:
+        return
+    if (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float)
+        or not 0 <= timeout < math.inf
+    ):
+        raise ValueError(
+            f"ask to {target}: timeout must be a finite number of seconds >= 0, or None"
+            f" for no deadline; got {timeout!r}"
+        )
+
+
 async def wait_answer(kernel: Kernel, slot: Any, timeout: float | None, target: str) -> Any:
-    """Wait for the answer to an ask of `target`: the one place where a deadline that
-    passed becomes the asker's `AskTimeoutError` (local asks, remote asks, lookups)."""
+    """Wait for the answer to an ask of `target`; `AskTimeoutError` past `timeout`.
+
+    For remote asks and lookups; a local ask inlines it (one coroutine frame less on
+    the hot path) and calls `timed_out` just the same.
+    """
     try:
         return await kernel.wait(slot, timeout)
     except Expired:
-        kernel.asks_timed_out += 1
-        raise AskTimeoutError(target, timeout or 0.0) from None
+        raise timed_out(kernel, target, timeout) from None
+
+
+def timed_out(kernel: Kernel, target: str, timeout: float | None) -> AskTimeoutError:
+    """The one place where a deadline that passed becomes the asker's error (counted)."""
+    kernel.asks_timed_out += 1
+    return AskTimeoutError(target, timeout or 0.0)

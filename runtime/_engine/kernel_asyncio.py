@@ -17,6 +17,7 @@ class AsyncioKernel(Kernel):
     name = "asyncio"
 
     def __init__(self) -> None:
+        super().__init__()
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         # A bound method: creating a slot is one C call on the hot path.

@@ -64,6 +64,7 @@ class TrioKernel(Kernel):
     name = "trio"
 
     def __init__(self) -> None:
+        super().__init__()
         self._token = trio.lowlevel.current_trio_token()
         self.loop_thread = threading.get_ident()
         self._timers: Any = None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors import ActorRef
 from runtime._engine.envelope import Envelope
-from runtime._engine.kernel import wait_answer
+from runtime._engine.kernel import Expired, check_ask_timeout, timed_out
 
 if TYPE_CHECKING:
     from runtime._engine.state import CellState
@@ -53,6 +53,8 @@ class LocalRef(ActorRef[M]):
 
     async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
         cell = self._cell
+        if timeout is not None:
+            check_ask_timeout(timeout, cell.label)  # before anything is posted
         kernel = cell.kernel
         slot = kernel.slot()
         if cell.fast and not kernel.threads:
@@ -67,7 +69,10 @@ class LocalRef(ActorRef[M]):
         else:
             cell.check_askable()
             cell.post(Envelope(message, None, slot))
-        return await wait_answer(kernel, slot, timeout, cell.label)
+        try:  # `wait_answer`, inlined
+            return await kernel.wait(slot, timeout)
+        except Expired:
+            raise timed_out(kernel, cell.label, timeout) from None
 
     @property
     def name(self) -> str | None:

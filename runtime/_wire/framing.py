@@ -96,6 +96,7 @@ __all__ = (
     "Watch",
     "Welcome",
     "encode_frame",
+    "payload_limit",
 )
 
 # 2: records after the handshake carry tags (runtime._wire.records).
@@ -115,6 +116,12 @@ _DECODE_ERRORS = (msgspec.DecodeError, ValueError)
 # Reused: building an Encoder or Decoder costs far more than one frame.
 _encoder = msgspec.msgpack.Encoder()
 _session_decoder: msgspec.msgpack.Decoder[SessionFrame] = msgspec.msgpack.Decoder(SessionFrame)
+
+
+def payload_limit(max_frame_size: int) -> int:
+    """The largest encoded message that fits a frame of `max_frame_size` bytes with
+    room to spare for the frame's other fields (target, sender, correlation)."""
+    return max_frame_size - min(64 * 1024, max_frame_size // 4)
 
 
 def encode_frame(frame: Frame, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:

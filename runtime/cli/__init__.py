@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--seed", action="append", default=[], help="a node to join (repeatable)")
     node.add_argument("--app", help="MODULE:ATTR: a supervision tree, or a function of the "
                       "system that returns one (modules in the current directory are found)")
+    node.add_argument("--advertise", metavar="HOST:PORT",
+                      help="the address peers dial, which names the node (default: --listen;"
+                      " needed when listening on 0.0.0.0)")
     node.add_argument("--allow-pickle", action="store_true",
                       help="carry any object by cloudpickle between nodes (off by default:"
                       " with it, a peer that holds the cookie can run code on this node)")

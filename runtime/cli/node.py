@@ -25,6 +25,8 @@ __all__ = ("run_node",)
 def check_node_options(args: argparse.Namespace) -> Any:
     """Every option checked before anything starts; returns the app (or None)."""
     parse_hostport("--listen", args.listen)
+    if args.advertise is not None:
+        parse_hostport("--advertise", args.advertise, resolve=False)
     for seed in args.seed:
         parse_hostport("--seed", seed, resolve=False)
     if args.http is not None:
@@ -65,7 +67,8 @@ async def run_node(args: argparse.Namespace) -> None:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 system = await stack.enter_async_context(ActorSystem(
-                    args.name, listen=args.listen, cookie=cookie, seeds=tuple(args.seed),
+                    args.name, listen=args.listen, advertise=args.advertise, cookie=cookie,
+                    seeds=tuple(args.seed),
                     shutdown_timeout=args.shutdown_timeout, data_dir=args.data_dir,
                     allow_pickle=args.allow_pickle, message_modules=app_modules(args.app),
                     max_pending_handshakes=args.max_pending_handshakes,

@@ -47,7 +47,7 @@ async def serve(system: ActorSystem, address: str = "127.0.0.1:9100", *,
     sock = bind_socket(host, int(port))
     bound_port = sock.getsockname()[1]
     app = create_app(system, token=token)
-    backend = system.kernel.name
+    backend = system._host.kernel.name
 
     async def run(closing: anyio.Event) -> None:
         await run_server(app, sock, closing, backend)

@@ -65,7 +65,7 @@ def create_app(system: ActorSystem, *, token: str | None = None) -> Starlette:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:
-        return PlainTextResponse(f"ok {system.node}\n")
+        return PlainTextResponse(f"ok {system.address}\n")
 
     middleware = [Middleware(_TokenRequired, token=token)] if token else []
     return Starlette(routes=[

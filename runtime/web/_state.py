@@ -26,7 +26,7 @@ TRACEBACK_LINES = 12
 def members_of(system: ActorSystem) -> list[MemberInfo]:
     """Members with their health as this node sees them (itself alone when not a node)."""
     if not system.clustered:
-        return [MemberInfo(system.node, "self")]
+        return [MemberInfo(system.address, "self")]
     return describe_members(system.cluster)
 
 
@@ -90,7 +90,7 @@ async def cluster_state(system: ActorSystem, timeout: float = 2.0) -> dict[str, 
         except Exception as error:  # a node that does not answer shows as such
             trees[node] = {"actors": [], "error": f"{type(error).__name__}: {error}"}
 
-    trees[system.node] = {"actors": node_tree(system.snapshot()), "error": None}
+    trees[system.address] = {"actors": node_tree(system.snapshot()), "error": None}
     async with anyio.create_task_group() as fetching:
         for member in members:
             if member.status != "self":
@@ -98,7 +98,7 @@ async def cluster_state(system: ActorSystem, timeout: float = 2.0) -> dict[str, 
     letters = system.dead_letters
     crashes = system._crashes
     return {
-        "node": system.node,
+        "node": system.address,
         "time": time.time(),
         "members": [msgspec.structs.asdict(member) for member in members],
         "nodes": [{"node": member.node, **trees[member.node]} for member in members],

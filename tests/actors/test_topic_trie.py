@@ -144,7 +144,13 @@ def test_removing_every_binding_prunes_the_trie_to_an_empty_root() -> None:
         assert trie.remove(pattern, i)
     assert len(trie) == 0 and trie.patterns() == []
     # white-box: no trie node nor index entry outlives its bindings
-    assert trie._all.root.is_empty() and not trie._rest and trie._index.is_empty()
+    assert trie._all is None and not trie._rest and trie._index.is_empty()
+    with walk_only():
+        trie = trie_of(*((p, i) for i, p in enumerate(patterns)))
+        assert trie.match("a.b.c") == {0, 3, 4}  # answered by the walk, built for it
+        for i, pattern in enumerate(patterns):
+            assert trie.remove(pattern, i)
+        assert trie._all is not None and trie._all.root.is_empty()
 
 
 def test_remove_value_unbinds_it_from_every_pattern() -> None:
@@ -328,7 +334,7 @@ def test_a_full_prefix_memo_still_matches_the_reference(
                 trie.add(pattern, value)
             for key in probe + probe:  # the second pass walks what the memo kept
                 assert trie.match(key) == {v for p, v in bindings if reference(p, key)}
-            assert trie._all.remembered <= len(trie.patterns())
+            assert trie._all is not None and trie._all.remembered <= len(trie.patterns())
     finally:
         _topic_walk.MIN_REMEMBERED = bound
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from actors import Actor
 from tests.cluster.apps import app as test_app
 
-__all__ = ("Exits", "Interrupts", "app")
+__all__ = ("Big", "Exits", "Interrupts", "app")
 
 
 @dataclass
@@ -31,5 +32,19 @@ class Interrupts:
         raise KeyboardInterrupt
 
 
+class Big(Actor[int]):
+    """Asked `n`, answers `n` bytes: over the frame limit, a reply that cannot travel."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def receive(self, message: int) -> Any:
+        self.asked += 1
+        if message < 0:
+            return self.asked  # how many asks it has handled: it kept running
+        return b"x" * message
+
+
 def app(system: Any) -> None:
     test_app(system)
+    system.spawn(Big, name="big")

@@ -516,6 +516,16 @@ async def test_one_data_dir_serves_one_system_at_a_time(
         assert len(third.streams.stream("s")) == 1
 
 
+class _TellLater(Actor[None]):
+    """Tells `message` to `to` after `delay` seconds, through the system's timers."""
+
+    def __init__(self, to: ActorRef[Any], delay: float, message: Any) -> None:
+        self.context.send_after(delay, message, to=to)
+
+    def receive(self, message: None) -> None:
+        return None
+
+
 async def test_commits_reach_the_disk_within_the_flush_interval(
     anyio_backend: str, tmp_path: Path
 ) -> None:
@@ -530,7 +540,7 @@ async def test_commits_reach_the_disk_within_the_flush_interval(
         subscription.commit(0)
         # One scheduler runs every timer in deadline order: once this later one has
         # fired, the flush has run.
-        system.timers.call_later(0.05, probe.ref.tell, "later")
+        system.spawn(_TellLater, probe.ref, 0.05, "later")
         await probe.expect("later")
         assert saved.read_bytes() == b'{"version":1,"groups":{"g":1}}'
         assert not list(saved.parent.glob("*.tmp"))

@@ -128,7 +128,7 @@ async def test_the_page_and_its_state(anyio_backend: str) -> None:
     assert status == 200 and "<title>Repertory</title>" in page
     assert "http://" not in page.replace("http://www.w3.org", ""), "nothing fetched from outside"
     state = json.loads(body)
-    assert state["node"] == system.node
+    assert state["node"] == system.address
     (tree_of_node,) = state["nodes"]
     by_name = {actor["name"]: actor for actor in tree_of_node["actors"]}
     assert by_name["echo"]["restarts"] == 1 and by_name["echo"]["parent"] == by_name["app"][
@@ -137,7 +137,7 @@ async def test_the_page_and_its_state(anyio_backend: str) -> None:
     assert (crash["address"], crash["decision"], crash["message_type"]) == (
         by_name["echo"]["address"], "restart", "str")
     assert "RuntimeError: asked to crash" in crash["traceback"]
-    assert state["members"] == [{**state["members"][0], "node": system.node, "status": "self"}]
+    assert state["members"] == [{**state["members"][0], "node": system.address, "status": "self"}]
 
 
 async def test_a_token_is_required_when_given(anyio_backend: str) -> None:
@@ -173,20 +173,20 @@ async def test_members_and_links_of_a_cluster(anyio_backend: str) -> None:
     async with ActorSystem("a", listen="127.0.0.1:0", cookie="c") as a, \
             ActorSystem("b", listen="127.0.0.1:0", cookie="c") as b:
         b.spawn(Echo, name="far")
-        await a.cluster.join(b.node)
+        await a.cluster.join(b.address)
         url = await runtime.web.serve(a, "127.0.0.1:0")
-        far = await a.lookup("far", node=b.node)
+        far = await a.lookup("far", node=b.address)
         assert far is not None and await far.ask("hi", timeout=2.0) == "hi"
         _, text = await get(url + "metrics")
         _, body = await get(url + "api/state")
     found = families(text)
-    peer = (("peer", b.node),)
+    peer = (("peer", b.address),)
     assert samples(found["repertory_link_up"])[peer] == 1
     assert 0 <= samples(found["repertory_link_phi"])[peer] < 8
     for name in ("repertory_link_bytes_sent", "repertory_link_bytes_received",
                  "repertory_link_frames_sent", "repertory_link_frames_received"):
         assert samples(found[name])[peer] > 0, name
     state = json.loads(body)
-    assert [m["node"] for m in state["members"]] == [a.node, b.node]
-    remote = next(node for node in state["nodes"] if node["node"] == b.node)
+    assert [m["node"] for m in state["members"]] == [a.address, b.address]
+    remote = next(node for node in state["nodes"] if node["node"] == b.address)
     assert remote["error"] is None and [x["name"] for x in remote["actors"]] == ["far"]

@@ -113,6 +113,9 @@ def check_ask_timeout(timeout: float | None, target: str) -> None:
     before anything is sent: local and remote asks call this first (one rule)."""
     if timeout is None:
         return
+    kind = type(timeout)
+    if (kind is float or kind is int) and 0 <= timeout < math.inf:
+        return  # the common case, without isinstance on a union (this is the hot path)
     if (
         isinstance(timeout, bool) or not isinstance(timeout, int | float)
         or not 0 <= timeout < math.inf

@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from actors import ActorRef
 from actors.errors import NameTakenError
-from actors.lowlevel import Parent, children
+from actors.lowlevel import Parent, children, unwrap
 from actors.mailbox import Mailbox
 from runtime._cluster.refs import RemoteRef
 from runtime._directory.deadletters import DeadLetters
@@ -292,7 +292,7 @@ class SystemHost:
         return cell
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
-        if not isinstance(ref._unwrap(), RemoteRef):
+        if not isinstance(unwrap(ref), RemoteRef):
             raise ValueError(f"{ref!r} does not belong to system {self.node}")
         self.require_cluster().stop_remote(ref)
 
@@ -385,7 +385,7 @@ class SystemHost:
 
     def plain_ref(self, ref: ActorRef[Any]) -> ActorRef[Any]:
         """The plain ref under a wrapping one (a pool's), as `forget` reports it."""
-        return ref._unwrap()  # ActorRef's own hook for refs that wrap another
+        return unwrap(ref)
 
     async def lookup(
         self, name: str, node: str | None = None, *, timeout: float = 5.0

@@ -10,7 +10,7 @@ import msgspec
 
 from actors import ActorRef, Reply
 from actors.errors import ActorError, ActorStoppedError
-from actors.lowlevel import children, crashed
+from actors.lowlevel import children, crashed, identity, unwrap
 from supervisors._childspec import ChildSpec, DynamicTreeSpec
 from supervisors._supervisor import SupervisorActor, _Entry
 
@@ -214,7 +214,7 @@ class DynamicSupervisorRef(ActorRef[Any]):
         return self._ref.is_alive
 
     def _identity(self) -> tuple[str, int]:
-        return self._ref._identity()
+        return identity(self._ref)
 
     def _unwrap(self) -> ActorRef[Any]:
-        return self._ref._unwrap()
+        return unwrap(self._ref)

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["actors", "actors.routing", "runtime", "supervisors"]
+PACKAGES = ["actors", "actors.lowlevel", "actors.routing", "runtime", "supervisors"]
 
 
 def exported(module: ModuleType) -> set[str]:

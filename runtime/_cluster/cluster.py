@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from anyio.abc import TaskGroup
 
 from actors import ActorRef
+from actors.lowlevel import unwrap
 from runtime._cluster.delivery import RemoteDelivery
 from runtime._cluster.host import ClusterHost, LocalActor
 from runtime._cluster.inbound import Inbound
@@ -188,7 +189,7 @@ class Cluster:
         return self.spawner.spawn(node, factory, args, kwargs, name, then)
 
     def stop_remote(self, ref: ActorRef[Any]) -> None:
-        remote = ref._unwrap()
+        remote = unwrap(ref)
         if not isinstance(remote, RemoteRef):
             raise ValueError(f"{ref!r} does not belong to system {self.node}")
         self.delivery.stop_remote(remote)

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from actors import ActorRef
-from actors.errors import ActorStoppedError, NodeDownError, SerializationError
+from actors.errors import (
+    ActorStoppedError,
+    MailboxFullError,
+    NodeDownError,
+    SerializationError,
+)
+from actors.lowlevel import unwrap
+from runtime._cluster.credits import receive_send, wait_for_credit
 from runtime._cluster.host import ClusterHost, LocalActor
 from runtime._cluster.members import describe_members
 from runtime._cluster.refs import (
@@ -74,7 +81,7 @@ class RemoteDelivery:
 
     def export(self, ref: ActorRef[Any]) -> tuple[str, int, str | None]:
         """(node, uid, name) for a ref leaving this node; remembers local cells."""
-        ref = ref._unwrap()
+        ref = unwrap(ref)
         if isinstance(ref, RemoteRef):
             return (ref.node, ref.uid, ref.name)
         cell = self.host.local_cell(ref)
@@ -146,15 +153,23 @@ class RemoteDelivery:
     async def send(self, ref: RemoteRef[Any], message: Any) -> None:
         """Queue `message` for `ref`, waiting while the link to its node is full.
 
-        Never hangs on a dead node: a link that closes while this waits, or a node that
-        is not linked, dead-letters the message.
+        Waits while the link is full, and while the actor's (bounded) mailbox on its
+        node has no room: that node takes it in when room frees up, and drops nothing
+        on this path. Never hangs on a dead node: a link that closes while this waits,
+        or a node that is not linked, dead-letters the message.
         """
         link = self.links.get(ref.node)
-        if link is None:
+        if link is None or ref.node == self.node:
             self.tell(ref, message, None)
             return
+        payload = self.codec.encode(message)
+        # A credit per message the target's node has not yet taken into its mailbox
+        # (see `runtime._cluster.credits`): this waits while that mailbox is full.
+        if not await wait_for_credit(link, ref.uid):
+            self.host.dead_letter(message, ref.address, "node down")
+            return
         try:
-            await link.writer.send(wire.Tell(ref.uid, self.codec.encode(message), None))
+            await link.writer.send(wire.Send(ref.uid, payload))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             self.host.dead_letter(message, ref.address, "node down")
 
@@ -215,6 +230,15 @@ class RemoteDelivery:
 
     # -- arriving --------------------------------------------------------------------------
 
+    def on_send(self, link: Link, frame: wire.Send) -> None:
+        receive_send(self, link, frame)
+
+    def decode(self, payload: bytes) -> Any:
+        return self.codec.decode(payload)
+
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
+        self.host.dead_letter(message, recipient, reason)
+
     def on_tell(self, link: Link, frame: wire.Tell) -> None:
         self.deliver(frame.target, frame.payload, frame.sender)
 
@@ -235,10 +259,16 @@ class RemoteDelivery:
             return
         if cell is None:
             self.host.dead_letter(message, target_address(self.node, target), "no such actor")
-        elif sender is None:
-            cell.ref.tell(message)
-        else:
-            cell.ref.tell(message, self.ref_from_text(sender))
+            return
+        try:
+            if sender is None:
+                cell.ref.tell(message)
+            else:
+                cell.ref.tell(message, self.ref_from_text(sender))
+        except MailboxFullError:
+            # overflow="reject" raises to a local sender; a remote one cannot hear it:
+            # a dead letter here, and the rest of its batch is still delivered.
+            self.host.dead_letter(message, cell.label, "mailbox full (reject)")
 
     def on_reply(self, link: Link, frame: wire.Reply) -> None:
         slot = link.pending.pop(frame.corr, None)
@@ -274,7 +304,10 @@ class RemoteDelivery:
         if cell.unavailable:
             cell.reject(Envelope(message, sender, slot), "unavailable")
             return
-        cell.post(Envelope(message, sender, slot))
+        try:
+            cell.post(Envelope(message, sender, slot))
+        except MailboxFullError as error:
+            slot.set_exception(error)  # at once: the asker need not wait out its timeout
 
     def stats(self) -> dict[str, int]:
         """This node's counters of remote delivery (see `Cluster.stats`)."""

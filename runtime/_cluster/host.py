@@ -8,11 +8,12 @@ this node) are the cluster's public methods, registered by the system as hooks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from actors import ActorRef
+    from actors.mailbox import Mailbox
     from runtime._engine.kernel import Kernel
 
 __all__ = ("ClusterHost", "LocalActor")
@@ -40,8 +41,21 @@ class LocalActor(Protocol):
     @property
     def stop_reason(self) -> BaseException | None: ...
 
+    @property
+    def mailbox_spec(self) -> Mailbox | None:
+        """Its bounded mailbox's spec, or None for an unbounded one."""
+        ...
+    @property
+    def mailbox(self) -> Sized | None:
+        """What waits in its mailbox (None when nothing ever did)."""
+        ...
+
     def post(self, item: Any) -> None:
         """Deliver a mailbox item (a message or an envelope) as `tell` would."""
+        ...
+
+    async def post_waiting(self, item: Any) -> None:
+        """`post`, waiting for room in a full bounded mailbox instead of overflowing."""
         ...
 
     def reject(self, item: Any, reason: str) -> None:

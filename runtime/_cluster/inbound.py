@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runtime._cluster.credits import on_credit
 from runtime._cluster.delivery import RemoteDelivery
 from runtime._cluster.membership import Membership
 from runtime._cluster.names import ClusterNames
@@ -49,6 +50,8 @@ class Inbound:
         self.on_tell_many = delivery.on_tell_many
         self.on_ask = delivery.on_ask
         self.on_reply = delivery.on_reply
+        self.on_send = delivery.on_send
+        self.on_credit = on_credit
         self.unsent = delivery.unsent
 
     @property

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
 
@@ -56,6 +56,8 @@ class LinkHandler(Protocol):
 
     def on_tell(self, link: Link, frame: wire.Tell) -> None: ...
     def on_tell_many(self, link: Link, frame: wire.TellMany) -> None: ...
+    def on_send(self, link: Link, frame: wire.Send) -> None: ...
+    def on_credit(self, link: Link, frame: wire.Credit) -> None: ...
     def on_ask(self, link: Link, frame: wire.Ask) -> None: ...
     def on_reply(self, link: Link, frame: wire.Reply) -> None: ...
     def on_watch(self, link: Link, frame: wire.Watch) -> None: ...
@@ -87,6 +89,8 @@ class LinkHandler(Protocol):
 FRAME_HANDLERS: dict[type[wire.SessionFrame], str] = {
     wire.Tell: "on_tell",
     wire.TellMany: "on_tell_many",
+    wire.Send: "on_send",
+    wire.Credit: "on_credit",
     wire.Ask: "on_ask",
     wire.Reply: "on_reply",
     wire.Watch: "on_watch",
@@ -143,6 +147,11 @@ class Link:
         )
         # Asks sent over this link and not answered yet: corr -> reply slot.
         self.pending: dict[int, Any] = {}
+        # Flow control of `send` (see `runtime._cluster.credits`): what the sender may
+        # still send per target, and what the receiver holds for mailboxes with no room.
+        self.credits: dict[int | str, int] = {}
+        self.credit_waiters: dict[int | str, anyio.Event] = {}
+        self.held: dict[int | str, Any] = {}
         self._corr = itertools.count(1)
         self._scope: anyio.CancelScope | None = None
         self._flushing: anyio.CancelScope | None = None  # a goodbye waiting to be written
@@ -252,6 +261,9 @@ class Link:
             await anyio.sleep(interval)
 
     def _fail_pending(self) -> None:
+        waiters, self.credit_waiters = self.credit_waiters, {}
+        for event in waiters.values():
+            event.set()  # senders waiting for credit see the link closed
         pending, self.pending = self.pending, {}
         error = NodeDownError(self.peer, self.closed_reason or "link closed")
         for slot in pending.values():
@@ -292,6 +304,11 @@ class Link:
         except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
         return True
+
+    def start_soon(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `work` in the link's task group (it ends with the link)."""
+        assert self._tasks is not None, "the link is not running"
+        self._tasks.start_soon(work)
 
     def new_ask(self, slot: Any) -> int:
         """Remember `slot` as waiting for an answer over this link; returns its corr."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import ActorRef
 from actors.errors import NodeDownError
+from actors.lowlevel import unwrap
 from actors.messages import Terminated
 from runtime._cluster.delivery import RemoteDelivery
 from runtime._cluster.host import LocalActor
@@ -42,7 +43,7 @@ class RemoteWatches:
 
     def watch(self, watcher: LocalActor, ref: ActorRef[Any]) -> None:
         """`watcher` watches the remote actor `ref` (Terminated at once if not linked)."""
-        ref = ref._unwrap()
+        ref = unwrap(ref)
         if not isinstance(ref, RemoteRef):
             raise ValueError(f"{ref!r} is neither local nor remote")
         link = self.links.get(ref.node)
@@ -55,7 +56,7 @@ class RemoteWatches:
         link.send(wire.Watch(ref.uid, ref_text(self.delivery.node, watcher.uid, watcher.name)))
 
     def unwatch(self, watcher: LocalActor, ref: ActorRef[Any]) -> None:
-        ref = ref._unwrap()
+        ref = unwrap(ref)
         if not isinstance(ref, RemoteRef):
             return
         key = (ref.node, ref.uid)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors import ActorRef
+from actors.lowlevel import unwrap
 from runtime._engine.envelope import Envelope
 from runtime._engine.kernel import Expired, check_ask_timeout, timed_out
 
@@ -99,5 +100,5 @@ class LocalRef(ActorRef[M]):
 
 def cell_of(ref: ActorRef[Any]) -> CellState | None:
     """The cell behind `ref` if it is a local ref (under any wrapping), else None."""
-    ref = ref._unwrap()
-    return ref._cell if type(ref) is LocalRef else None
+    ref = unwrap(ref)
+    return ref._cell if type(ref) is LocalRef else None  # LocalRef's own module

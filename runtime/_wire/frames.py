@@ -15,6 +15,7 @@ import msgspec
 __all__ = (
     "Ask",
     "Challenge",
+    "Credit",
     "Frame",
     "Goodbye",
     "HandshakeFrame",
@@ -27,6 +28,7 @@ __all__ = (
     "RegistryUpdate",
     "RemoteError",
     "Reply",
+    "Send",
     "SessionFrame",
     "Spawn",
     "Spawned",
@@ -132,6 +134,22 @@ class TellMany(_Frame, tag="tm"):
     target: Target
     payloads: list[bytes]
     sender: str | None = None
+
+
+class Send(_Frame, tag="s"):
+    """One message from `await ref.send()`: the receiver delivers it once the target's
+    mailbox has room (never dropping it) and answers with `Credit`."""
+
+    target: Target
+    payload: bytes
+
+
+class Credit(_Frame, tag="cr"):
+    """The receiver took `count` more `Send`s for `target` into its mailbox: the
+    sender may send that many more."""
+
+    target: Target
+    count: int
 
 
 class Ask(_Frame, tag="a"):
@@ -255,6 +273,8 @@ SessionFrame = (
     Heartbeat
     | Tell
     | TellMany
+    | Send
+    | Credit
     | Ask
     | Reply
     | Watch

@@ -21,6 +21,7 @@ import anyio
 import msgspec
 
 from actors import Actor, ActorRef
+from actors.mailbox import Mailbox
 from actors.messages import NameLost, Terminated
 
 __all__ = (
@@ -210,6 +211,8 @@ class Control(Actor[Any]):
     ``("tell_opaque", ref)``: tell `ref` an `Opaque` (goes by pickle);
     ``("publish", topic, message)``: publish on this node, answers the count;
     ``("whereis", name)``: the registry's answer here; ``("members",)``: sorted members;
+    ``("dead_letters",)``: the recent dead letters here, as (recipient, reason);
+    ``("mailbox", name)``: how many messages wait in that actor's mailbox;
     ``("watch", ref, report)``: watch `ref` and tell `report` its `Terminated`.
     """
 
@@ -232,6 +235,10 @@ class Control(Actor[Any]):
                 return system.registry.whereis(name)
             case ("members",):
                 return sorted(system.cluster.members)
+            case ("dead_letters",):
+                return [(d.recipient, d.reason) for d in system.dead_letters.recent]
+            case ("mailbox", str(name)):
+                return getattr(system.registry.whereis(name), "mailbox_size", None)
             case ("watch", ActorRef() as ref, ActorRef() as report):
                 self.reports[ref] = report
                 self.context.watch(ref)
@@ -246,6 +253,8 @@ def app(system: Any) -> None:
     """Spawn the named actors every test node offers."""
     system.spawn(Echo, name="echo")
     system.spawn(Control, name="control")
+    system.spawn(Sleeper, name="narrow", mailbox=Mailbox(capacity=2))  # overflow="reject"
+    system.spawn(Sleeper, name="narrow_drop", mailbox=Mailbox(capacity=5, overflow="drop_new"))
 
 
 def claim_app(system: Any) -> None:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from runtime._wire.framing import (
     Ask,
+    Credit,
     FrameDecodeError,
     FrameError,
     FrameReader,
@@ -30,6 +31,7 @@ from runtime._wire.framing import (
     RegistryUpdate,
     RemoteError,
     Reply,
+    Send,
     SessionFrame,
     Spawn,
     Spawned,
@@ -112,6 +114,8 @@ SAMPLES: list[SessionFrame] = [
     Tell(target=3, payload=b"\x01\x02"),
     Tell(target="counter", payload=b"", sender="a@127.0.0.1:4001/7"),
     TellMany(target="counter", payloads=[b"a", b"bc", b""]),
+    Send(target=3, payload=b"\x05"),
+    Credit(target="counter", count=64),
     Ask(corr=1, target=9, payload=b"get", timeout=1.5, sender="a@h:1/2"),
     Reply(corr=1, ok=True, payload=b"15"),
     Reply(corr=2, ok=False, error=RemoteError("ValueError", "bad input", "Traceback...")),

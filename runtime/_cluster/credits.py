@@ -1,0 +1,100 @@
+"""Credit-based flow control for `await ref.send(msg)` to actors on other nodes.
+
+Per (link, target) the sender may have `WINDOW` sends that the receiver has not yet
+taken into the target's mailbox. The receiver takes a `Send` into the mailbox at once
+when there is room (or the mailbox is unbounded), otherwise holds it, in order, until
+room frees up; each one taken returns a `Credit`. So a remote `send` waits while the
+remote mailbox is full, nothing on this path is dropped, and what a receiver holds
+is at most `WINDOW` messages per sending node and target.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+
+from runtime._cluster.refs import target_address
+from runtime._wire import framing as wire
+
+if TYPE_CHECKING:
+    from runtime._cluster.host import LocalActor
+    from runtime._cluster.link import Link
+
+__all__ = ("WINDOW", "receive_send", "wait_for_credit")
+
+WINDOW = 64
+
+
+class Receiver(Protocol):
+    """What taking a `Send` in needs: the remote delivery of this node."""
+
+    node: str
+
+    def local_target(self, target: int | str) -> LocalActor | None: ...
+    def decode(self, payload: bytes) -> Any: ...
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None: ...
+
+
+async def wait_for_credit(link: Link, target: int | str) -> bool:
+    """Take one credit for `target` on `link`, waiting for one; False if the link closed."""
+    credits = link.credits
+    while credits.get(target, WINDOW) <= 0:
+        if not link.is_open:
+            return False
+        event = link.credit_waiters.get(target)
+        if event is None:
+            event = link.credit_waiters[target] = anyio.Event()
+        await event.wait()
+    if not link.is_open:
+        return False
+    credits[target] = credits.get(target, WINDOW) - 1
+    return True
+
+
+def on_credit(link: Link, frame: wire.Credit) -> None:
+    link.credits[frame.target] = link.credits.get(frame.target, WINDOW) + frame.count
+    event = link.credit_waiters.pop(frame.target, None)
+    if event is not None:
+        event.set()
+
+
+def receive_send(delivery: Receiver, link: Link, frame: wire.Send) -> None:
+    """Take a `Send` into its mailbox now if there is room, else hold it (in order)."""
+    cell = delivery.local_target(frame.target)
+    recipient = target_address(delivery.node, frame.target)
+    try:
+        message = delivery.decode(frame.payload)
+    except Exception as error:
+        delivery.dead_letter(frame.payload, recipient, str(error))
+        link.send(wire.Credit(frame.target, 1))
+        return
+    if cell is None:
+        delivery.dead_letter(message, recipient, "no such actor")
+        link.send(wire.Credit(frame.target, 1))
+        return
+    held = link.held.get(frame.target)
+    if held is None and _has_room(cell):
+        cell.post(message)
+        link.send(wire.Credit(frame.target, 1))
+        return
+    if held is None:
+        held = link.held[frame.target] = deque()
+        link.start_soon(lambda: _deliver_held(link, frame.target, cell, held))
+    held.append(message)
+
+
+def _has_room(cell: LocalActor) -> bool:
+    spec, mailbox = cell.mailbox_spec, cell.mailbox
+    return spec is None or spec.capacity is None or mailbox is None or len(mailbox) < spec.capacity
+
+
+async def _deliver_held(link: Link, target: int | str, cell: LocalActor, held: deque[Any]) -> None:
+    try:
+        while held:
+            await cell.post_waiting(held[0])  # waits for room; never drops
+            held.popleft()
+            link.send(wire.Credit(target, 1))
+    finally:
+        link.held.pop(target, None)

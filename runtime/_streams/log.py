@@ -105,7 +105,8 @@ class SegmentedLog:
         # Scalars the codec writes as plain msgpack, with no size limit: encoded here
         # to the very same bytes, without the codec's generic path.
         plain = isinstance(codec, Codec) and codec.max_size is None
-        self._plain = msgspec.msgpack.Encoder().encode if plain else None
+        self._plain_types = _SCALARS if plain else frozenset()
+        self._plain = msgspec.msgpack.Encoder().encode
         self._remember = self.recent.append
         self.segment_bytes = options.segment_bytes
         segments[-1].limit = self.segment_bytes
@@ -167,7 +168,7 @@ class SegmentedLog:
     def append(self, message: Any) -> int:
         """Write `message` as the next entry; returns its offset. Encoding errors raise
         `SerializationError` before anything is written."""
-        if type(message) in _SCALARS and self._plain is not None:
+        if type(message) in self._plain_types:
             try:
                 payload = self._plain(message)
             except Exception:

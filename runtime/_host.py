@@ -194,6 +194,9 @@ class SystemHost:
     def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
         self.dead_letters.add(message, recipient, reason)
 
+    def dead_letters_many(self, messages: list[Any], recipient: str, reason: str) -> None:
+        self.dead_letters.add_many(messages, recipient, reason)
+
     def forget(self, cell: CellState) -> None:
         for hook in self._terminated:
             hook(cell)

@@ -60,8 +60,10 @@ class ActorSystem:
 
     Use it as an async context manager under anyio (asyncio or trio). Leaving the block
     stops every actor, children before parents (each parent stops its children last
-    started first), running `on_stop`; after `shutdown_timeout` seconds whatever still
-    runs is cancelled. No task outlives the block.
+    started first), running `on_stop`; after `shutdown_timeout` seconds (5 by default)
+    whatever still runs is cancelled, and the actors are done within one more second
+    however much mail is queued: what is still queued is dead-lettered, not processed.
+    No task outlives the block, and no blocking actor's thread keeps the process alive.
 
     >>> # async with ActorSystem("demo") as system:
     >>> #     counter = system.spawn(Counter, 10, name="counter")
@@ -78,7 +80,7 @@ class ActorSystem:
         cookie: str | bytes | None = None,
         seeds: tuple[str, ...] | list[str] = (),
         data_dir: str | None = None,
-        shutdown_timeout: float = 10.0,
+        shutdown_timeout: float = 5.0,
         allow_pickle: bool = False,
         message_modules: tuple[str, ...] | list[str] = (),
         max_pending_handshakes: int = 256,

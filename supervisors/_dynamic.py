@@ -12,7 +12,8 @@ from actors import ActorRef, Reply
 from actors.errors import ActorError, ActorStoppedError
 from actors.lowlevel import children, crashed, identity, unwrap
 from supervisors._childspec import ChildSpec, DynamicTreeSpec
-from supervisors._supervisor import SupervisorActor, _Entry
+from supervisors._entry import Entry
+from supervisors._supervisor import SupervisorActor
 
 __all__ = ("ChildInfo", "DynamicSupervisorRef", "MaxChildrenError")
 
@@ -67,8 +68,8 @@ class DynamicSupervisorActor(SupervisorActor):
     def __init__(self, spec: DynamicTreeSpec) -> None:
         super().__init__(spec)
         self.max_children = spec.max_children
-        self.starting: dict[_Entry, Reply] = {}
-        self.terminating: dict[_Entry, list[Reply]] = {}
+        self.starting: dict[Entry, Reply] = {}
+        self.terminating: dict[Entry, list[Reply]] = {}
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, _StartChild):
@@ -88,7 +89,7 @@ class DynamicSupervisorActor(SupervisorActor):
             live = sum(1 for entry in self.entries if not entry.finished)
             if live >= self.max_children:
                 return _Refused(MaxChildrenError(self.context.ref.address, self.max_children))
-        entry = _Entry(child, self.spec.max_restarts, self.spec.within)
+        entry = Entry(child, self.spec.max_restarts, self.spec.within)
         self.entries.append(entry)
         self.starting[entry] = self.context.reply_later()
         self.ops.append(("start", entry, None))
@@ -108,12 +109,12 @@ class DynamicSupervisorActor(SupervisorActor):
         self._progress()
         return None
 
-    def _refuse_start(self, entry: _Entry, error: BaseException) -> None:
+    def _refuse_start(self, entry: Entry, error: BaseException) -> None:
         reply = self.starting.pop(entry, None)
         if reply is not None:
             reply.send(_Refused(error))
 
-    def _spawn_failed(self, entry: _Entry, error: Exception) -> None:
+    def _spawn_failed(self, entry: Entry, error: Exception) -> None:
         if entry not in self.starting:
             super()._spawn_failed(entry, error)
             return
@@ -143,7 +144,7 @@ class DynamicSupervisorActor(SupervisorActor):
         self.ops.append(("stop", entry, error))
         self._progress()
 
-    def _on_removed(self, entry: _Entry) -> None:
+    def _on_removed(self, entry: Entry) -> None:
         if not entry.finished:
             return
         if entry in self.entries:

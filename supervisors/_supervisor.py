@@ -26,6 +26,7 @@ from actors import ActorRef
 from actors.lowlevel import Parent, children
 from supervisors._backoff import DEFAULT_DEGRADED_BACKOFF, Backoff
 from supervisors._childspec import ChildSpec, TreeSpec
+from supervisors._entry import Entry, Restart
 from supervisors._events import DEGRADED, RECOVERED, Degraded, Recovered, RestartIntensityError
 from supervisors._window import RestartWindow
 
@@ -34,7 +35,7 @@ __all__ = ("SupervisorActor",)
 log = logging.getLogger("repertory.supervision")
 
 Spec = ChildSpec
-Op = tuple[str, "_Entry", BaseException | None]
+Op = tuple[str, "Entry", BaseException | None]
 
 # The clock restart windows and back-off resets read; tests replace it.
 _clock = time.monotonic
@@ -43,37 +44,6 @@ _clock = time.monotonic
 _TORN_DOWN = frozenset({"down", "stopped"})
 _STARTED = frozenset({"running", "failed", "stopped"})
 _STOPPED = frozenset({"stopped"})
-
-
-class _Entry:
-    """One child slot of a running supervisor."""
-
-    __slots__ = ("attempt", "degraded", "down_since", "finished", "ref", "restarts", "spec",
-                 "started_at", "status", "timer", "window")
-
-    def __init__(self, spec: Spec, max_restarts: int, within: float) -> None:
-        self.spec = spec
-        self.ref: ActorRef[Any] | None = None
-        self.status = "stopped"
-        self.finished = False  # ended for good (temporary, transient that exited, removed)
-        self.attempt = 0  # consecutive back-off steps
-        self.restarts = 0
-        self.started_at = 0.0
-        self.degraded = False
-        self.down_since = 0.0
-        self.timer: _Restart | None = None  # the back-off restart it waits for
-        # A non-critical child's own budget: it never counts toward the supervisor's.
-        self.window = None if spec.critical else RestartWindow(max_restarts, within)
-
-
-class _Restart:
-    """The back-off timer's message to the supervisor itself."""
-
-    __slots__ = ("entries", "reason")
-
-    def __init__(self, entries: list[_Entry], reason: BaseException | None) -> None:
-        self.entries = entries
-        self.reason = reason
 
 
 class SupervisorActor(Parent[Any]):
@@ -85,10 +55,10 @@ class SupervisorActor(Parent[Any]):
     def __init__(self, spec: TreeSpec) -> None:
         self.spec = spec
         self.window = RestartWindow(spec.max_restarts, spec.within)
-        self.entries = [_Entry(child, spec.max_restarts, spec.within) for child in spec.children]
-        self.by_ref: dict[ActorRef[Any], _Entry] = {}
+        self.entries = [Entry(child, spec.max_restarts, spec.within) for child in spec.children]
+        self.by_ref: dict[ActorRef[Any], Entry] = {}
         self.ops: deque[Op] = deque()
-        self.waiting: tuple[_Entry, frozenset[str]] | None = None
+        self.waiting: tuple[Entry, frozenset[str]] | None = None
         self.restarts = 0
         self.gave_up = False
         self.starting_up = True
@@ -114,7 +84,7 @@ class SupervisorActor(Parent[Any]):
         self._run_ops()
 
     def receive(self, message: Any) -> Any:
-        if isinstance(message, _Restart):
+        if isinstance(message, Restart):
             for entry in message.entries:
                 if entry.timer is message:  # not superseded by a later restart
                     entry.timer = None
@@ -185,10 +155,10 @@ class SupervisorActor(Parent[Any]):
         self._on_removed(entry)
         self._progress()
 
-    def _on_removed(self, entry: _Entry) -> None:
+    def _on_removed(self, entry: Entry) -> None:
         """A child has terminated (DynamicSupervisor forgets it if it ended for good)."""
 
-    def _covered(self, entry: _Entry) -> bool:
+    def _covered(self, entry: Entry) -> bool:
         """Whether a group restart already queued will tear `entry` down and rebuild it:
         its own exit then starts nothing new, as OTP ignores exits of children it is
         restarting anyway."""
@@ -196,7 +166,7 @@ class SupervisorActor(Parent[Any]):
 
     # -- deciding ------------------------------------------------------------------
 
-    def _child_exited(self, entry: _Entry, reason: BaseException | None) -> str:
+    def _child_exited(self, entry: Entry, reason: BaseException | None) -> str:
         """Apply the restart type, the intensity and the strategy to an exit; returns
         the decision (``restart`` or ``stop``; past the budget it raises)."""
         restart = entry.spec.restart
@@ -220,7 +190,7 @@ class SupervisorActor(Parent[Any]):
         return "restart"
 
     def _restart(
-        self, failed: _Entry, group: list[_Entry], delay: float, reason: BaseException | None
+        self, failed: Entry, group: list[Entry], delay: float, reason: BaseException | None
     ) -> None:
         """Queue the teardown of `group` (the failed child first, then the others in
         reverse start order) and its restart in start order, now or after `delay`."""
@@ -240,14 +210,14 @@ class SupervisorActor(Parent[Any]):
                 self.ops.append(("teardown", member, reason))
         restarting = [member for member in group if not member.finished]
         if delay > 0:
-            message = _Restart(restarting, reason)
+            message = Restart(restarting, reason)
             self.context.send_after(delay, message)
             for member in restarting:
                 member.timer = message
         else:
             self.ops.extend(("recreate", member, reason) for member in restarting)
 
-    def _group(self, entry: _Entry) -> list[_Entry]:
+    def _group(self, entry: Entry) -> list[Entry]:
         strategy = self.spec.strategy
         if strategy == "one_for_all":
             return list(self.entries)
@@ -256,7 +226,7 @@ class SupervisorActor(Parent[Any]):
         return [entry]
 
     @staticmethod
-    def _delay(entry: _Entry, backoff: Backoff | None, now: float) -> float:
+    def _delay(entry: Entry, backoff: Backoff | None, now: float) -> float:
         if backoff is None:
             return 0.0
         if entry.started_at and now - entry.started_at >= backoff.reset_after:
@@ -265,7 +235,7 @@ class SupervisorActor(Parent[Any]):
         entry.attempt += 1
         return delay
 
-    def _degrade(self, entry: _Entry, error: BaseException) -> None:
+    def _degrade(self, entry: Entry, error: BaseException) -> None:
         """A non-critical child went down: fail asks to it at once, and say so once."""
         assert entry.ref is not None
         children(self.context).set_available(entry.ref, False)
@@ -276,7 +246,7 @@ class SupervisorActor(Parent[Any]):
                 self.context.ref.address, entry.ref.address, repr(error), entry.restarts
             ))
 
-    def _give_up(self, entry: _Entry, reason: BaseException | None) -> None:
+    def _give_up(self, entry: Entry, reason: BaseException | None) -> None:
         """Too many restarts: stop acting and fail, so the parent decides (OTP's
         shutdown on reached_max_restart_intensity); the parent's teardown or stop then
         stops the children, last started first."""
@@ -303,7 +273,7 @@ class SupervisorActor(Parent[Any]):
             children(self.context).report_started()
 
     def _execute(
-        self, kind: str, entry: _Entry, reason: BaseException | None
+        self, kind: str, entry: Entry, reason: BaseException | None
     ) -> frozenset[str] | None:
         """Start one operation; returns the statuses that end it, or None if done."""
         context = self.context
@@ -345,7 +315,7 @@ class SupervisorActor(Parent[Any]):
             return _STARTED
         return None
 
-    def _spawn(self, entry: _Entry) -> bool:
+    def _spawn(self, entry: Entry) -> bool:
         """Start a new actor for `entry` (a new child, or one that stopped)."""
         try:
             ref = entry.spec.start(self.context, before=self._next_ref(entry))
@@ -355,7 +325,7 @@ class SupervisorActor(Parent[Any]):
         self._bind(entry, ref)
         return True
 
-    def _spawn_failed(self, entry: _Entry, error: Exception) -> None:
+    def _spawn_failed(self, entry: Entry, error: Exception) -> None:
         """Building the child raised: a failure like any other (it counts)."""
         decision = "escalate"
         try:
@@ -367,12 +337,12 @@ class SupervisorActor(Parent[Any]):
                       extra={"actor": entry.spec.label, "decision": decision,
                              "supervisor": self.context.ref.address})
 
-    def _bind(self, entry: _Entry, ref: ActorRef[Any]) -> None:
+    def _bind(self, entry: Entry, ref: ActorRef[Any]) -> None:
         entry.ref = ref
         entry.status = "starting"
         self.by_ref[ref] = entry
 
-    def _next_ref(self, entry: _Entry) -> ActorRef[Any] | None:
+    def _next_ref(self, entry: Entry) -> ActorRef[Any] | None:
         """The live sibling started after `entry`: a new actor goes before it, so that
         the children still stop in reverse start order."""
         found = False

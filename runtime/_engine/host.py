@@ -56,6 +56,11 @@ class Host(Protocol[C]):
         """A message that reached no actor: count and publish it."""
         ...
 
+    def dead_letters_many(self, messages: list[Any], recipient: str, reason: str) -> None:
+        """Many messages that reached no actor (a stopping actor's queue), in bulk:
+        all counted, one log line, only the last few kept and published."""
+        ...
+
     def forget(self, cell: C) -> None:
         """`cell` terminated: drop its names, subscriptions, bindings, remote watches."""
         ...

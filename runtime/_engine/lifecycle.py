@@ -13,16 +13,16 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any
-
-import anyio
 
 from actors import Actor
 from actors.errors import ActorStoppedError
 from actors.lowlevel import Parent
 from actors.messages import Terminated
+from runtime._engine.envelope import Envelope
 from runtime._engine.hooks import Pending, call_hook, fail, nothing
 from runtime._engine.state import (
     CellState,
@@ -37,6 +37,7 @@ from runtime._engine.state import (
     Stop,
     Teardown,
 )
+from runtime._engine.threads import in_thread
 
 __all__ = (
     "abort",
@@ -80,7 +81,7 @@ def construct(cell: CellState) -> Actor[Any]:
 def set_handler(cell: CellState, handler: Callable[[Any], Any]) -> None:
     is_async = _is_async(getattr(handler, "__func__", handler))
     if not is_async and getattr(cell.actor, "blocking", False):
-        handler = _in_thread(cell, handler)
+        handler = in_thread(cell, handler)
         is_async = True
     cell.handler = handler
     cell.handler_async = is_async
@@ -90,20 +91,6 @@ def set_handler(cell: CellState, handler: Callable[[Any], Any]) -> None:
 def _is_async(function: Callable[..., Any]) -> bool:
     # Cached per function: inspect's check costs microseconds, a spawn's budget is ten.
     return inspect.iscoroutinefunction(function)
-
-
-def _in_thread(cell: CellState, receive: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Wrap a blocking actor's sync `receive` to run in a worker thread."""
-    kernel = cell.kernel
-
-    async def run_blocking(message: Any) -> Any:
-        kernel.threads += 1
-        try:
-            return await anyio.to_thread.run_sync(receive, message, abandon_on_cancel=True)
-        finally:
-            kernel.threads -= 1
-
-    return run_blocking
 
 
 # -- system messages ------------------------------------------------------------------
@@ -248,8 +235,17 @@ def notify_terminated(cell: CellState) -> None:
         cell.parent_cell.post_signal(ChildTerminated(cell, reason))
 
 
+# More queued than this at stop, and the queue is dead-lettered in bulk: one log line,
+# only the last few kept and published, so a stop with millions queued takes milliseconds.
+BULK_DEAD_LETTERS = 1000
+
+
 def drain_to_dead_letters(cell: CellState) -> None:
+    """The stopped cell's stash and mailbox, not handled: asks fail, the rest are dead
+    letters (reason "stopped")."""
     for queue in (cell.stashed, cell.mailbox):
+        if queue and len(queue) > BULK_DEAD_LETTERS:
+            _drain_in_bulk(cell, queue)
         while queue:
             item = queue.pop(0) if isinstance(queue, list) else queue.popleft()
             cell.reject(item, "stopped")
@@ -259,6 +255,21 @@ def drain_to_dead_letters(cell: CellState) -> None:
             if not slot.done():
                 slot.set_exception(ActorStoppedError(cell.label))
         cell.room_waiters = None
+
+
+def _drain_in_bulk(cell: CellState, queue: list[Any] | deque[Any]) -> None:
+    items = list(queue)
+    queue.clear()
+    letters: list[Any] = []
+    append = letters.append
+    for item in items:
+        if type(item) is Envelope:
+            if item.reply is not None:
+                cell.reject(item, "stopped")  # an ask: its caller hears at once
+                continue
+            item = item.message
+        append(item)
+    cell.host.dead_letters_many(letters, cell.label, "stopped")
 
 
 # -- restarting -----------------------------------------------------------------------

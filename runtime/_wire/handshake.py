@@ -44,9 +44,8 @@ import msgspec
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.tls import TLSAttribute
 
+from runtime._wire.encoding import DECODE_ERRORS, HEADER
 from runtime._wire.framing import (
-    _DECODE_ERRORS,
-    _HEADER,
     PROTOCOL_VERSION,
     Challenge,
     Goodbye,
@@ -289,7 +288,7 @@ async def _guarded(
 
 async def _receive(stream: ByteStream, decoder: msgspec.msgpack.Decoder[_F], address: str) -> _F:
     """Read one handshake frame, exactly its bytes, and decode it with `decoder`."""
-    (size,) = _HEADER.unpack(await _receive_exactly(stream, _HEADER.size))
+    (size,) = HEADER.unpack(await _receive_exactly(stream, HEADER.size))
     if size > HANDSHAKE_MAX_FRAME_SIZE:
         raise HandshakeError(
             address,
@@ -299,7 +298,7 @@ async def _receive(stream: ByteStream, decoder: msgspec.msgpack.Decoder[_F], add
     body = await _receive_exactly(stream, size)
     try:
         return decoder.decode(body)
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise HandshakeError(address, f"malformed handshake frame: {exc}") from None
 
 

@@ -39,6 +39,7 @@ import anyio
 import anyio.abc
 
 from runtime._wire import framing as wire
+from runtime._wire.encoding import append_frame
 from runtime._wire.records import RecordSealer
 
 __all__ = (
@@ -114,7 +115,7 @@ class LinkWriter(wire.FrameWriter):
         pending = self._pending
         if len(pending) >= self._high_water:
             raise anyio.WouldBlock
-        self._queued += wire._append_frame(pending, frame, self._max_frame_size)
+        self._queued += append_frame(pending, frame, self._max_frame_size)
         self.frames_queued += 1
         if self._scheduled:
             return
@@ -164,7 +165,7 @@ class LinkWriter(wire.FrameWriter):
         if not batch or target is None:
             return
         frame = wire.Tell(target, batch[0]) if len(batch) == 1 else wire.TellMany(target, batch)
-        self._queued += wire._append_frame(self._pending, frame, self._max_frame_size)
+        self._queued += append_frame(self._pending, frame, self._max_frame_size)
         self.frames_queued += 1
 
     async def flush(self) -> None:

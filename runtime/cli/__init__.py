@@ -84,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--max-pending-handshakes-per-address", type=positive_count,
                       default=32, metavar="N",
                       help="of those, from one peer address (default 32)")
-    node.add_argument("--shutdown-timeout", type=positive_seconds, default=10.0,
-                      help="seconds to let actors stop before cancelling them")
+    node.add_argument("--shutdown-timeout", type=positive_seconds, default=5.0,
+                      help="seconds to let actors stop before cancelling them (default 5)")
     node.add_argument("--data-dir", metavar="DIR",
                       help="where the node keeps its streams (ActorSystem data_dir=)")
     node.add_argument("--http", metavar="HOST:PORT",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
+import sys
 from typing import Any
 
 import anyio
@@ -100,7 +102,29 @@ async def _serve(system: ActorSystem, app: Any, args: argparse.Namespace, signal
 
         tasks.start_soon(stop_on_failure)
         async for signum in signals:
+            exit_on_next_signal(system.address)  # before saying so: a signal may follow
             print(f"node {system.address} stopping ({signal.Signals(signum).name})",
                   flush=True)
             tasks.cancel_scope.cancel()
             break
+
+
+def exit_on_next_signal(address: str) -> None:
+    """While the node stops, a second SIGINT or SIGTERM exits the process at once, with
+    status 128 + the signal's number (130, 143) and one line on stderr, no traceback.
+
+    A plain signal handler, not the event loop's receiver: it runs even while the loop
+    is busy, and `os._exit` neither waits for threads nor unwinds a stack to print.
+    """
+
+    def exit_now(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.write(f"node {address}: second {name} while stopping; exiting now "
+                             "without waiting for the actors\n")
+            sys.stderr.flush()
+        os._exit(128 + signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, exit_now)

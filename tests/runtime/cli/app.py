@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from actors import Actor
 from supervisors import Child, Supervisor
 
@@ -28,3 +30,16 @@ class Ticker(Actor[str]):
 tree = Supervisor("app", children=[Child(Echo, name="echo"),
                                    Child(Echo, name="spare", critical=False),
                                    Child(Ticker, name="ticker")])
+
+
+class Busy(Actor[Any]):
+    """Takes a minute to stop: the second-signal test stops it."""
+
+    def receive(self, message: Any) -> Any:
+        return message
+
+    async def on_stop(self, reason: BaseException | None) -> None:
+        await anyio.sleep(60)
+
+
+busy = Supervisor("busy", children=[Child(Busy, name="slowpoke", shutdown=None)])

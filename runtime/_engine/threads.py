@@ -1,0 +1,86 @@
+"""Blocking actors: a sync `receive` run in a daemon thread of its own.
+
+Not anyio's worker threads: the interpreter joins those at exit, so one handler that
+never returns would keep the process alive after the system has closed. Here each call
+runs in a daemon thread; its result is handed back to the event loop's thread with
+`Kernel.call_soon_threadsafe`. When the waiting turn is cancelled (the actor is killed
+past its deadline, or the system closes), the thread is abandoned, with a warning
+naming the actor: it cannot be stopped, but it cannot hold the process either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime._engine.kernel import Kernel
+    from runtime._engine.state import CellState
+
+__all__ = ("in_thread",)
+
+log = logging.getLogger("repertory")
+
+
+def in_thread(cell: CellState, receive: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Wrap a blocking actor's sync `receive` to run in a daemon thread per message."""
+    kernel = cell.kernel
+
+    def work(call: _Call, context: contextvars.Context, message: Any) -> None:
+        try:
+            call.value = context.run(receive, message)
+        except BaseException as error:  # handed to the loop, which raises it there
+            call.failed, call.value = True, error
+        # The loop may have closed: then the system is gone, and so is the waiter.
+        with contextlib.suppress(Exception):
+            kernel.call_soon_threadsafe(call.settle)
+
+    async def run_blocking(message: Any) -> Any:
+        call = _Call(kernel)
+        thread = threading.Thread(
+            target=work, args=(call, contextvars.copy_context(), message),
+            name=f"blocking actor {cell.label}", daemon=True,
+        )
+        # Counted until the thread hands its result back, even when abandoned: while
+        # it runs, a tell must check which thread it is on.
+        kernel.threads += 1
+        thread.start()
+        try:
+            return await kernel.wait(call.slot, None)
+        except BaseException:
+            if not call.settled:  # cancelled while the handler runs on
+                log.warning(
+                    "abandoned blocking actor %s still running its handler: its thread "
+                    "cannot be cancelled; the process will not wait for it", cell.label,
+                )
+            raise
+
+    return run_blocking
+
+
+class _Call:
+    """One message's trip to a thread and back; `settle` runs on the loop's thread."""
+
+    __slots__ = ("failed", "kernel", "settled", "slot", "value")
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.slot = kernel.slot()
+        self.failed = False
+        self.settled = False
+        self.value: Any = None
+
+    def settle(self) -> None:
+        self.settled = True
+        self.kernel.threads -= 1
+        slot = self.slot
+        if slot.done():
+            return  # the turn was cancelled meanwhile: nobody waits
+        if self.failed:
+            slot.set_exception(self.value)
+        else:
+            slot.set_result(self.value)

@@ -1,0 +1,110 @@
+"""Deadlines that hold: leaving a system takes at most `shutdown_timeout` + 1 s, however
+much mail is queued, and a blocking actor's endless handler cannot keep the process."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from typing import Any
+
+import anyio
+import pytest
+
+from actors import Actor
+from runtime import ActorSystem
+
+QUEUED = 1_000_000
+
+
+class Slow(Actor[int]):
+    """Takes ten seconds over each message; says when it has begun the first."""
+
+    def __init__(self, busy: anyio.Event) -> None:
+        self.busy = busy
+
+    async def receive(self, message: int) -> None:
+        self.busy.set()
+        await anyio.sleep(10)
+
+
+@pytest.mark.anyio
+async def test_a_million_queued_messages_are_dead_lettered_in_bulk_at_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="repertory.dead_letters")
+    busy = anyio.Event()
+    async with ActorSystem("deadline", shutdown_timeout=0.5) as system:
+        slow = system.spawn(Slow, busy, name="slow")
+        for number in range(QUEUED):
+            slow.tell(number)
+        await busy.wait()
+        leaving = time.monotonic()
+    took = time.monotonic() - leaving
+    assert took < 1.5, f"leaving the system took {took:.2f} s with a 0.5 s deadline"
+    # Every message but the one being handled when it was cancelled.
+    assert system.dead_letters.count == QUEUED - 1
+    assert system.dead_letters.by_reason == {"stopped": QUEUED - 1}
+    assert [letter.message for letter in system.dead_letters.recent][-1] == QUEUED - 1
+    bulk = [r.getMessage() for r in caplog.records if r.name == "repertory.dead_letters"]
+    assert bulk == [f"{QUEUED - 1} dead letters to deadline/slow (stopped)"]
+
+
+STUCK = """
+import sys, threading, anyio
+from actors import Actor
+from runtime import ActorSystem
+
+class Stuck(Actor):
+    blocking = True
+    def receive(self, message):
+        started.set()
+        threading.Event().wait()   # never returns
+
+started = threading.Event()
+
+async def main():
+    async with ActorSystem("stuck", shutdown_timeout=0.5) as system:
+        system.spawn(Stuck, name="forever").tell("go")
+        await anyio.to_thread.run_sync(started.wait)
+    print("system closed", flush=True)
+
+anyio.run(main, backend=sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_blocking_handler_that_never_returns_does_not_keep_the_process(
+    backend: str,
+) -> None:
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", STUCK, backend], capture_output=True,
+                          text=True, timeout=30)
+    took = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    assert "system closed" in done.stdout
+    assert took < 0.5 + 2, f"the process took {took:.2f} s to end with a 0.5 s deadline"
+    assert "abandoned blocking actor stuck/forever still running its handler" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+class Failing(Actor[Any]):
+    blocking = True
+
+    def receive(self, message: Any) -> Any:
+        if message == "fail":
+            raise ValueError("no such account")
+        return message * 2
+
+
+@pytest.mark.anyio
+async def test_a_blocking_handler_answers_and_fails_through_its_thread(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with ActorSystem("threads") as system:
+        failing = system.spawn(Failing)
+        assert await failing.ask(21, timeout=5.0) == 42
+        with pytest.raises(Exception, match="no such account"):
+            await failing.ask("fail", timeout=5.0)
+    assert "abandoned" not in caplog.text

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from actors import ActorRef, StreamEntry
+from runtime._streams.host import ThreadCount
 
 __all__ = ("GroupView", "Services", "StreamView", "Subscription", "check_offset")
 
@@ -24,6 +25,11 @@ class Services(Protocol):
     def closed(self) -> bool: ...
     @property
     def max_in_flight(self) -> int: ...
+    @property
+    def gate(self) -> ThreadCount | None:
+        """Not None while the streams run: then an append needs `check_usable` only
+        while ``gate.threads`` (a worker thread might be the caller)."""
+        ...
     def check_usable(self, what: str) -> None: ...
     def call_later(self, delay: float, fn: Callable[[], object]) -> Any: ...
     def track(self, subscription: Subscription) -> None: ...

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from actors import ActorRef
 
-__all__ = ("ClusterRefs", "StreamHost", "TimerHandle", "Timers")
+__all__ = ("ClusterRefs", "StreamHost", "ThreadCount", "TimerHandle", "Timers")
 
 
 class TimerHandle(Protocol):
@@ -20,6 +20,12 @@ class TimerHandle(Protocol):
 
 class Timers(Protocol):
     def call_later(self, delay: float, fn: Callable[..., object], *args: Any) -> Any: ...
+
+
+class ThreadCount(Protocol):
+    """The kernel's count of blocking handlers running in worker threads now."""
+
+    threads: int
 
 
 class ClusterRefs(Protocol):
@@ -48,6 +54,10 @@ class StreamHost(Protocol):
     def timers(self) -> Timers: ...
     @property
     def threads(self) -> int: ...
+    @property
+    def kernel(self) -> ThreadCount:
+        """Set once the system is entered (before `Streams.serve`)."""
+        ...
 
     def on_foreign_thread(self) -> bool:
         """Whether the caller runs on a worker thread, not the event loop's."""

@@ -17,19 +17,24 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+
 from actors.errors import SerializationError, StreamCorruptError
 from runtime._streams.options import StreamOptions
-from runtime._streams.record import HEADER_SIZE, Damage, scan
+from runtime._streams.record import Damage, scan
 from runtime._streams.recovery import recover
 from runtime._streams.retention import drop, expired
 from runtime._streams.segment import Segment
 from runtime._streams.storage import sync_directory
+from runtime._wire.codec import Codec
 
 __all__ = ("Log", "MemoryLog", "MessageCodec", "SegmentedLog")
 
 log = logging.getLogger("repertory.streams")
 #: Entries kept decoded in memory, newest first, so live delivery never reads disk.
 RECENT = 4096
+#: The types `Codec` encodes as plain msgpack.
+_SCALARS = frozenset({int, str, float, bool, bytes, type(None)})
 
 
 class MessageCodec(Protocol):
@@ -95,7 +100,16 @@ class SegmentedLog:
         self.end = end
         self.damaged = damaged
         self.recent: deque[Any] = deque(maxlen=RECENT)
+        # Bound once: `append` runs per entry.
+        self._encode = codec.encode
+        # Scalars the codec writes as plain msgpack, with no size limit: encoded here
+        # to the very same bytes, without the codec's generic path.
+        plain = isinstance(codec, Codec) and codec.max_size is None
+        self._plain_types = _SCALARS if plain else frozenset()
+        self._plain = msgspec.msgpack.Encoder().encode
+        self._remember = self.recent.append
         self.segment_bytes = options.segment_bytes
+        segments[-1].limit = self.segment_bytes
         self.always = options.fsync == "always"
 
     @classmethod
@@ -154,17 +168,23 @@ class SegmentedLog:
     def append(self, message: Any) -> int:
         """Write `message` as the next entry; returns its offset. Encoding errors raise
         `SerializationError` before anything is written."""
-        payload = self.codec.encode(message)
-        segment = self.segments[-1]
-        if segment.size and segment.size + HEADER_SIZE + len(payload) > self.segment_bytes:
-            segment = self._roll()
+        if type(message) in self._plain_types:
+            try:
+                payload = self._plain(message)
+            except Exception:
+                payload = self._encode(message)  # raises the SerializationError
+        else:
+            payload = self._encode(message)
         offset = self.end
-        segment.append(offset, payload)
+        segment = self.segments[-1]
+        if not segment.append(offset, payload):
+            segment = self._roll()
+            segment.append(offset, payload)
         self.end = offset + 1
         if self.always:
             os.fdatasync(segment.fd)
             segment.unsynced = False
-        self.recent.append(message)
+        self._remember(message)
         return offset
 
     def _roll(self) -> Segment:
@@ -173,6 +193,7 @@ class SegmentedLog:
         segment = Segment.create(self.directory, self.end)
         if syncing:
             sync_directory(self.directory)
+        segment.limit = self.segment_bytes
         self.segments.append(segment)
         self.bases.append(segment.base)
         self.apply_retention()

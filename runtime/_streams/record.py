@@ -17,19 +17,25 @@ from __future__ import annotations
 import mmap
 import struct
 import zlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 from actors.errors import StreamCorruptError
 
 __all__ = (
-    "HEADER_SIZE", "MAGIC", "Buffer", "Damage", "Record", "pack", "parse", "resync", "scan",
+    "HEADER_SIZE", "MAGIC", "Buffer", "Damage", "Record", "pack", "pack_checked", "pack_header",
+    "parse", "resync", "scan",
 )
 
 MAGIC = b"\xe7RPS"
 _HEADER = struct.Struct(">4sIIQ")  # magic, crc32, payload length, offset
 _CHECKED = struct.Struct(">IQ")  # what the CRC covers before the payload
-_CRC = struct.Struct(">I")
 HEADER_SIZE = _HEADER.size
+#: `pack`'s two steps, bound once for the append path (`Segment.append`), which packs
+#: records inline: ``pack_header(MAGIC, crc32(payload, crc32(pack_checked(length,
+#: offset))), length, offset) + payload`` is `pack(offset, payload)`.
+pack_header = _HEADER.pack
+pack_checked = _CHECKED.pack
 _MAX_PAYLOAD = 1 << 31
 #: What records are read from: bytes read from a file, or the file mapped.
 Buffer = bytes | mmap.mmap
@@ -65,10 +71,17 @@ class Damage(NamedTuple):
         )
 
 
-def pack(offset: int, payload: bytes) -> bytes:
-    """The bytes of one record."""
-    body = _CHECKED.pack(len(payload), offset) + payload
-    return MAGIC + _CRC.pack(zlib.crc32(body)) + body
+def pack(
+    offset: int, payload: bytes,
+    _header: Callable[..., bytes] = _HEADER.pack, _checked: Callable[..., bytes] = _CHECKED.pack,
+    _crc32: Callable[..., int] = zlib.crc32,
+) -> bytes:
+    """The bytes of one record. (It runs on every append: one header pack, a CRC
+    carried from the header's checked bytes over the payload, one concatenation;
+    the defaults are bound once, not looked up per call.)"""
+    length = len(payload)
+    crc = _crc32(payload, _crc32(_checked(length, offset)))
+    return _header(MAGIC, crc, length, offset) + payload
 
 
 def parse(buffer: Buffer, position: int, limit: int) -> Record | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runtime._streams.index import INTERVAL, Entry, Index
-from runtime._streams.record import HEADER_SIZE, MAGIC, Damage, pack, parse
+from runtime._streams.record import HEADER_SIZE, MAGIC, Damage, pack_checked, pack_header, parse
 
 __all__ = ("Segment", "index_path", "segment_path")
 
@@ -50,6 +50,13 @@ class Segment:
         self.poisoned = any(d.position >= index.last_position for d in damaged)
         flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
         self.fd = os.open(self.path, flags, 0o644)
+        if writable:
+            os.lseek(self.fd, size, os.SEEK_SET)  # appends are plain writes from here
+        #: Past this size no record is added (unless the segment is empty): the log
+        #: sets its `segment_bytes` on the segment it appends to.
+        self.limit = 1 << 62
+        #: The size at which the next append first adds an index entry.
+        self._index_due = index.last_position + INTERVAL
         self.unsynced = False
         self._cached: tuple[bytes, int] = (b"", 0)  # the last block read, and where
         self._cursor = (-1, -1)  # (last offset, next position) where a read stopped
@@ -61,26 +68,48 @@ class Segment:
         index.open_for_append()
         return cls(directory, base, index, size=0, last=base - 1, damaged=[], writable=True)
 
-    def append(self, offset: int, payload: bytes) -> int:
-        """Write one record; returns its size. On `OSError` any part written is cut off
-        again, and nothing is added."""
+    def append(
+        self, offset: int, payload: bytes, _crc32: Callable[..., int] = zlib.crc32,
+        _write: Callable[[int, bytes], int] = os.write,
+    ) -> bool:
+        """Write the record of `offset` with one `write` system call (the file's
+        position is kept at its end), unless it would take a non-empty segment past
+        `limit` bytes: then write nothing and return False. On `OSError` any part
+        written is cut off again, and nothing is added.
+
+        This is the path of every append: a few comparisons, the record packed
+        inline as `pack` does, and no object besides the record's bytes.
+        """
         size = self.size
-        if size - self.index.last_position >= INTERVAL:
+        length = len(payload)
+        if size + HEADER_SIZE + length > self.limit and size:
+            return False
+        if size >= self._index_due:
             self._index_entry(offset)
-        record = pack(offset, payload)
-        length = len(record)
+        crc = _crc32(payload, _crc32(pack_checked(length, offset)))
+        record = pack_header(MAGIC, crc, length, offset) + payload
         try:
-            written = os.pwrite(self.fd, record, size)
-            while written < length:
-                written += os.pwrite(self.fd, record[written:], size + written)
+            written = _write(self.fd, record)
+            if written < HEADER_SIZE + length:
+                self._write_rest(record, written)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, size)
+            self._cut(size)
             raise
-        self.size = size + length
+        self.size = size + HEADER_SIZE + length
         self.last = offset
         self.unsynced = True
-        return length
+        return True
+
+    def _write_rest(self, record: bytes, written: int) -> None:
+        while written < len(record):
+            written += os.write(self.fd, record[written:])
+
+    def _cut(self, size: int) -> None:
+        """An append failed: back to `size` bytes, where the next record goes."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, size)
+        with contextlib.suppress(OSError):
+            os.lseek(self.fd, size, os.SEEK_SET)  # the next record overwrites any part
 
     def _index_entry(self, offset: int) -> None:
         """An index entry for the record of `offset`, about to be written at the end."""
@@ -90,6 +119,7 @@ class Segment:
         crc = zlib.crc32(os.pread(self.fd, self.size - start, start))
         self.index.add(Entry(offset, self.size, crc ^ POISON if self.poisoned else crc))
         self.poisoned = False
+        self._index_due = self.size + INTERVAL
 
     def seal(self, sync: bool) -> None:
         """The segment is full: a last index entry marks its end; no more appends."""

@@ -75,9 +75,11 @@ class Stream:
         right after cannot take it. One that cannot be stored raises
         `SerializationError` and gets no offset.
         """
-        self.streams.check_usable(f"stream {self.name!r}")
+        gate = self.streams.gate
+        if gate is None or gate.threads:
+            self.streams.check_usable(f"stream {self.name!r}")
         offset = self.log.append(message)
-        if self._timer is None and self.interval:
+        if self.interval and self._timer is None:
             self._dirty()
         if self.solos or self.groups:
             self.deliver()

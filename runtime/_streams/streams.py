@@ -15,7 +15,7 @@ from typing import Any
 
 from actors import ActorRef
 from runtime._streams.delivery import Subscription
-from runtime._streams.host import StreamHost
+from runtime._streams.host import StreamHost, ThreadCount
 from runtime._streams.log import Log, MemoryLog, SegmentedLog
 from runtime._streams.options import Fsync, OnCorruption, StreamOptions
 from runtime._streams.remote import COORDINATOR, RemoteStream, StreamCoordinator, Watcher
@@ -56,6 +56,8 @@ class Streams:
         self._running = False
         self._serving = False  # whether the coordinator for remote consumers runs
         self.closed = False
+        #: The kernel while the system runs (see `Services.gate`), else None.
+        self.gate: ThreadCount | None = None
         #: The window of `subscribe` when it is not given: uncommitted entries in flight.
         self.max_in_flight = 100
 
@@ -85,6 +87,7 @@ class Streams:
         """The system runs. (The actor that remote consumers talk to starts with the
         first stream a node opens: a node without streams shows no such actor.)"""
         self._serving = False
+        self.gate = self._host.kernel
 
     def close(self) -> None:
         """Sync and close every stream (the system calls this on exit); idempotent.
@@ -94,6 +97,7 @@ class Streams:
         if self.closed:
             return
         self.closed = True
+        self.gate = None
         failures: list[OSError] = []
         for stream in self._streams.values():
             try:

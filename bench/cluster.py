@@ -101,12 +101,13 @@ def app(system: ActorSystem) -> None:
 
 
 @contextmanager
-def server_node() -> Iterator[str]:
-    """A node process serving `app`; yields its address; killed and reaped after."""
+def server_node(module: str = "bench.cluster") -> Iterator[str]:
+    """A node process serving `module`'s app (``python -m <module> --serve``); yields
+    its address; killed and reaped after."""
     with tempfile.TemporaryDirectory() as folder:
         cookie = Path(folder) / "cookie"
         cookie.write_text(COOKIE)
-        command = [sys.executable, "-m", "bench.cluster", "--serve", str(cookie)]
+        command = [sys.executable, "-m", module, "--serve", str(cookie)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL)

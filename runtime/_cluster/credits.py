@@ -3,9 +3,17 @@
 Per (link, target) the sender may have `WINDOW` sends that the receiver has not yet
 taken into the target's mailbox. The receiver takes a `Send` into the mailbox at once
 when there is room (or the mailbox is unbounded), otherwise holds it, in order, until
-room frees up; each one taken returns a `Credit`. So a remote `send` waits while the
-remote mailbox is full, nothing on this path is dropped, and what a receiver holds
-is at most `WINDOW` messages per sending node and target.
+room frees up. Credits go back in batches: the receiver owes one per `Send` taken
+(or dead-lettered as undeliverable) and grants them in one `Credit` frame once
+`GRANT_AT` (half the window) are owed. So a remote `send` waits while the remote
+mailbox is full, nothing on this path is dropped, what a receiver holds is at most
+`WINDOW` messages per sending node and target, and the cost of flow control is one
+small frame per `GRANT_AT` sends.
+
+Why batching cannot stall a sender: it waits only when it has `WINDOW` sends the
+receiver has not granted back; those are in flight, held, or taken and owed, and all
+of them are taken in time, so the owed count passes `GRANT_AT` (`GRANT_AT` <= `WINDOW`)
+and a grant is sent.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ if TYPE_CHECKING:
     from runtime._cluster.host import LocalActor
     from runtime._cluster.link import Link
 
-__all__ = ("WINDOW", "receive_send", "wait_for_credit")
+__all__ = ("GRANT_AT", "WINDOW", "receive_send", "wait_for_credit")
 
 WINDOW = 64
+GRANT_AT = WINDOW // 2  # owed credits are granted in one frame once this many
 
 
 class Receiver(Protocol):
@@ -68,21 +77,31 @@ def receive_send(delivery: Receiver, link: Link, frame: wire.Send) -> None:
         message = delivery.decode(frame.payload)
     except Exception as error:
         delivery.dead_letter(frame.payload, recipient, str(error))
-        link.send(wire.Credit(frame.target, 1))
+        grant(link, frame.target)
         return
     if cell is None:
         delivery.dead_letter(message, recipient, "no such actor")
-        link.send(wire.Credit(frame.target, 1))
+        grant(link, frame.target)
         return
     held = link.held.get(frame.target)
     if held is None and _has_room(cell):
         cell.post(message)
-        link.send(wire.Credit(frame.target, 1))
+        grant(link, frame.target)
         return
     if held is None:
         held = link.held[frame.target] = deque()
         link.start_soon(lambda: _deliver_held(link, frame.target, cell, held))
     held.append(message)
+
+
+def grant(link: Link, target: int | str) -> None:
+    """Owe the sender one credit for `target`; send what is owed once `GRANT_AT` are."""
+    owed = link.owed_credits.get(target, 0) + 1
+    if owed >= GRANT_AT:
+        link.owed_credits[target] = 0
+        link.send(wire.Credit(target, owed))
+    else:
+        link.owed_credits[target] = owed
 
 
 def _has_room(cell: LocalActor) -> bool:
@@ -95,6 +114,6 @@ async def _deliver_held(link: Link, target: int | str, cell: LocalActor, held: d
         while held:
             await cell.post_waiting(held[0])  # waits for room; never drops
             held.popleft()
-            link.send(wire.Credit(target, 1))
+            grant(link, target)
     finally:
         link.held.pop(target, None)

@@ -24,6 +24,7 @@ from actors.errors import (
 )
 from actors.lowlevel import unwrap
 from runtime._cluster.credits import receive_send, wait_for_credit
+from runtime._cluster.drops import DropSummary
 from runtime._cluster.host import ClusterHost, LocalActor
 from runtime._cluster.members import describe_members
 from runtime._cluster.refs import (
@@ -76,6 +77,7 @@ class RemoteDelivery:
         self.unsent_dead_lettered = 0  # tells a link still held when it went down
         self.asks_skipped = 0  # asks from peers not handled: their asker had given up
         self.replies_too_late = 0  # answers found after the asker's deadline: not sent
+        self.drops: DropSummary | None = None  # made when the kernel is known (`drop_log`)
 
     # -- refs across nodes -----------------------------------------------------------------
 
@@ -260,6 +262,12 @@ class RemoteDelivery:
         if cell is None:
             self.host.dead_letter(message, target_address(self.node, target), "no such actor")
             return
+        spec = cell.mailbox_spec
+        if spec is not None and spec.overflow != "reject":
+            mailbox = cell.mailbox
+            if mailbox is not None and len(mailbox) >= (spec.capacity or 0):
+                # The cell drops one (a dead letter there): counted for the summary line.
+                self.drop_log().count(cell.label, spec.overflow)
         try:
             if sender is None:
                 cell.ref.tell(message)
@@ -269,6 +277,13 @@ class RemoteDelivery:
             # overflow="reject" raises to a local sender; a remote one cannot hear it:
             # a dead letter here, and the rest of its batch is still delivered.
             self.host.dead_letter(message, cell.label, "mailbox full (reject)")
+            self.drop_log().count(cell.label, "reject")
+
+    def drop_log(self) -> DropSummary:
+        """The summary log of remote tells dropped by full mailboxes here."""
+        if self.drops is None:
+            self.drops = DropSummary(self.kernel.now)
+        return self.drops
 
     def on_reply(self, link: Link, frame: wire.Reply) -> None:
         slot = link.pending.pop(frame.corr, None)
@@ -315,6 +330,7 @@ class RemoteDelivery:
             "asks_skipped": self.asks_skipped,
             "replies_too_late": self.replies_too_late,
             "unsent_dead_lettered": self.unsent_dead_lettered,
+            "mailbox_full_dropped": 0 if self.drops is None else self.drops.total,
         }
 
     def unsent(self, link: Link, frames: list[wire.SessionFrame]) -> None:

@@ -152,6 +152,7 @@ class Link:
         self.credits: dict[int | str, int] = {}
         self.credit_waiters: dict[int | str, anyio.Event] = {}
         self.held: dict[int | str, Any] = {}
+        self.owed_credits: dict[int | str, int] = {}  # taken in, not yet granted back
         self._corr = itertools.count(1)
         self._scope: anyio.CancelScope | None = None
         self._flushing: anyio.CancelScope | None = None  # a goodbye waiting to be written

@@ -148,6 +148,7 @@ class CellState(Context):
         "handler",
         "handler_async",
         "held",
+        "high_water_warned",
         "host",
         "kernel",
         "kwargs",
@@ -235,6 +236,8 @@ class CellState(Context):
         self.supervised = False
         # Spawned with its Start held back by its parent (`ChildControl.start_child`).
         self.held = False
+        # Its unbounded mailbox passed HIGH_WATER and was warned of (`turn._end_turn`).
+        self.high_water_warned = False
 
     @property
     def alive(self) -> bool:

@@ -8,6 +8,7 @@ dispatcher awaits it and calls `run` again.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Coroutine
 from typing import Any
@@ -18,9 +19,14 @@ from runtime._engine.hooks import fail
 from runtime._engine.lifecycle import handle_signal
 from runtime._engine.state import NOTHING, CellState, Phase
 
-__all__ = ("run",)
+__all__ = ("HIGH_WATER", "run")
 
 RUNNING, STOPPED = Phase.RUNNING, Phase.STOPPED
+# An unbounded mailbox holding this many messages at the end of a turn logs a warning,
+# once, and again only after it drained below half of it and passed it again.
+HIGH_WATER = 100_000
+
+log = logging.getLogger("repertory")
 
 
 def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
@@ -134,7 +140,28 @@ def _end_turn(cell: CellState) -> None:
         # An empty deque costs ~600 bytes: an idle actor keeps none (the Start
         # message alone would otherwise leave one behind in every actor).
         cell.sysmail = None
-    if cell.sysmail or (cell.state == RUNNING and cell.mailbox):
+    mailbox = cell.mailbox
+    if cell.sysmail or (cell.state == RUNNING and mailbox):
         cell.dispatcher.schedule(cell)  # still scheduled: back on the ready queue
+        # Checked here, once per turn that leaves mail behind, not on every tell.
+        if mailbox is not None and cell.mailbox_spec is None:
+            size = len(mailbox)
+            if size >= HIGH_WATER:
+                if not cell.high_water_warned:
+                    _warn_high_water(cell, size)
+            elif cell.high_water_warned and size < HIGH_WATER // 2:
+                cell.high_water_warned = False
     else:
         cell.scheduled = False
+        cell.high_water_warned = False
+
+
+def _warn_high_water(cell: CellState, size: int) -> None:
+    cell.high_water_warned = True
+    log.warning(
+        "actor %s has %d messages waiting in its unbounded mailbox (over %d): its "
+        "senders outpace it and its memory grows without bound; give it a bounded "
+        "mailbox, spawn(..., mailbox=Mailbox(capacity=...)), and let senders that must "
+        "not lose messages use `await ref.send(msg)`, which waits for room",
+        cell.label, size, HIGH_WATER,
+    )

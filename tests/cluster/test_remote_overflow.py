@@ -10,7 +10,7 @@ import pytest
 
 from actors.errors import MailboxFullError
 from runtime import ActorSystem
-from tests.cluster.nodes import Nodes, eventually
+from tests.cluster.nodes import Nodes, eventually, wait_for_log
 
 pytestmark = pytest.mark.anyio
 
@@ -43,6 +43,10 @@ async def test_a_full_remote_mailbox_rejects_there_and_fails_asks_at_once(
         return [reason for recipient, reason in letters if recipient.endswith("/narrow")]
 
     assert await rejected() == ["mailbox full (reject)"] * 2
+    # One WARNING line for the first drop (the next comes at most once per interval).
+    line = await wait_for_log(node, "full bounded mailboxes dropped")
+    assert "/narrow (reject)" in line and "await ref.send(msg)" in line
+    assert node.log().count("full bounded mailboxes dropped") == 1
 
     async def handled() -> bool:
         try:

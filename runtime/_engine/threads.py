@@ -1,11 +1,12 @@
-"""Blocking actors: a sync `receive` run in a daemon thread of its own.
+"""Blocking actors: a sync `receive` run in a daemon thread.
 
 Not anyio's worker threads: the interpreter joins those at exit, so one handler that
 never returns would keep the process alive after the system has closed. Here each call
-runs in a daemon thread; its result is handed back to the event loop's thread with
-`Kernel.call_soon_threadsafe`. When the waiting turn is cancelled (the actor is killed
-past its deadline, or the system closes), the thread is abandoned, with a warning
-naming the actor: it cannot be stopped, but it cannot hold the process either.
+runs in a daemon thread (idle ones are reused, and end after `IDLE` seconds); its
+result is handed back to the event loop's thread with `Kernel.call_soon_threadsafe`.
+When the waiting turn is cancelled (the actor is killed past its deadline, or the
+system closes), the thread is abandoned, with a warning naming the actor: it cannot be
+stopped, but it cannot hold the process either.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ("in_thread",)
 
 log = logging.getLogger("repertory")
+
+IDLE = 2.0  # seconds an idle worker thread waits for another call before it ends
 
 
 def in_thread(cell: CellState, receive: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -41,14 +46,10 @@ def in_thread(cell: CellState, receive: Callable[[Any], Any]) -> Callable[[Any],
 
     async def run_blocking(message: Any) -> Any:
         call = _Call(kernel)
-        thread = threading.Thread(
-            target=work, args=(call, contextvars.copy_context(), message),
-            name=f"blocking actor {cell.label}", daemon=True,
-        )
         # Counted until the thread hands its result back, even when abandoned: while
         # it runs, a tell must check which thread it is on.
         kernel.threads += 1
-        thread.start()
+        _workers.run(partial(work, call, contextvars.copy_context(), message))
         try:
             return await kernel.wait(call.slot, None)
         except BaseException:
@@ -84,3 +85,42 @@ class _Call:
             slot.set_exception(self.value)
         else:
             slot.set_result(self.value)
+
+
+class _Workers:
+    """Daemon threads that run one call at a time; idle ones wait `IDLE` s for more.
+
+    A call that never returns keeps its thread for good: that thread is never idle
+    again, so nothing else waits behind it, and being a daemon it cannot hold the
+    process at exit.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), daemon=True,
+                             name="repertory blocking actor").start()
+        inbox.put(job)
+
+    def _serve(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            try:
+                job = inbox.get(timeout=IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:  # else a job is on its way: take it
+                        self._idle.remove(inbox)
+                        return
+                continue
+            job()
+            with self._lock:
+                self._idle.append(inbox)
+
+
+_workers = _Workers()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -108,3 +109,36 @@ async def test_a_blocking_handler_answers_and_fails_through_its_thread(
         with pytest.raises(Exception, match="no such account"):
             await failing.ask("fail", timeout=5.0)
     assert "abandoned" not in caplog.text
+
+
+class Waits(Actor[str]):
+    """Blocks its thread until `release` is set."""
+
+    blocking = True
+
+    def __init__(self, release: threading.Event, started: threading.Event) -> None:
+        self.release = release
+        self.started = started
+
+    def receive(self, message: str) -> str:
+        self.started.set()
+        self.release.wait()
+        return "released"
+
+
+@pytest.mark.anyio
+async def test_an_abandoned_blocking_thread_is_not_reused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = threading.Event()
+    started = threading.Event()
+    try:
+        async with ActorSystem("first", shutdown_timeout=0.2) as system:
+            system.spawn(Waits, release, started, name="stuck").tell("wait")
+            await anyio.to_thread.run_sync(started.wait)
+        assert "abandoned blocking actor first/stuck still running" in caplog.text
+        async with ActorSystem("second") as system:  # the stuck thread is still stuck
+            answers = [system.spawn(Failing) for _ in range(3)]
+            assert [await a.ask(2, timeout=5.0) for a in answers] == [4, 4, 4]
+    finally:
+        release.set()

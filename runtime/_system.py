@@ -17,6 +17,7 @@ from actors.mailbox import Mailbox
 from runtime._cluster.cluster import Cluster, cookie_bytes
 from runtime._engine.lifecycle import request_stop
 from runtime._engine.snapshot import ActorInfo
+from runtime._engine.threads import release_idle_threads
 from runtime._host import SystemHost
 from runtime._start_stop import Stopping
 from runtime._starting import (
@@ -178,6 +179,7 @@ class ActorSystem:
                 await task_group.__aexit__(None, None, None)
             finally:
                 self.streams.close()  # last: no actor is left to append or commit
+                release_idle_threads()  # idle blocking-actor threads end with the system
         return None
 
     def _start_service(

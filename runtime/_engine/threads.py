@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from runtime._engine.kernel import Kernel
     from runtime._engine.state import CellState
 
-__all__ = ("in_thread",)
+__all__ = ("in_thread", "release_idle_threads")
 
 log = logging.getLogger("repertory")
 
@@ -108,6 +108,13 @@ class _Workers:
                              name="repertory blocking actor").start()
         inbox.put(job)
 
+    def release_idle(self) -> None:
+        """End every idle thread now (a system is closing: no thread outlives it)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for inbox in idle:
+            inbox.put(_release)
+
     def _serve(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
         while True:
             try:
@@ -118,9 +125,22 @@ class _Workers:
                         self._idle.remove(inbox)
                         return
                 continue
+            if job is _release:
+                return
             job()
             with self._lock:
                 self._idle.append(inbox)
 
 
+def _release() -> None:
+    """The job that tells an idle worker thread to end (`_Workers.release_idle`)."""
+
+
 _workers = _Workers()
+
+
+def release_idle_threads() -> None:
+    """End the idle worker threads of blocking actors; busy ones end when their call does.
+
+    Called when a system closes, so that no idle thread outlives it."""
+    _workers.release_idle()

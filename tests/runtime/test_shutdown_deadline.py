@@ -142,3 +142,15 @@ async def test_an_abandoned_blocking_thread_is_not_reused(
             assert [await a.ask(2, timeout=5.0) for a in answers] == [4, 4, 4]
     finally:
         release.set()
+
+
+@pytest.mark.anyio
+async def test_idle_blocking_threads_end_with_the_system() -> None:
+    async with ActorSystem("idle-threads") as system:
+        workers = [system.spawn(Failing) for _ in range(3)]
+        assert [await w.ask(1, timeout=5.0) for w in workers] == [2, 2, 2]
+        threads = [t for t in threading.enumerate() if t.name == "repertory blocking actor"]
+        assert threads, "the blocking actors ran on no worker thread"
+    for thread in threads:
+        thread.join(timeout=1.0)  # an idle thread lingers for IDLE (2 s) unless released
+    assert [t for t in threads if t.is_alive()] == []

@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import pytest
 
+from actors import ActorCrashedError
 from runtime import ActorSystem
 from samples.shop.cluster import free_port
 from samples.shop.messages import Crash
@@ -99,8 +100,9 @@ def crash_the_cart(cookie: str, front: str) -> None:
             await system.cluster.join(front)
             cart = await system.lookup("cart", node=front)
             assert cart is not None
-            cart.tell(Crash("the e2e test crashed the cart"))
-            await anyio.sleep(0.5)  # let the tell leave before the driver says goodbye
+            # An ask, not a tell: its answer (the crash) says the cart has handled it.
+            with pytest.raises(ActorCrashedError, match="the e2e test crashed the cart"):
+                await cart.ask(Crash("the e2e test crashed the cart"), timeout=10.0)
 
     anyio.run(crash)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 from actors._actor import Actor
 
@@ -84,14 +84,23 @@ class ChildControl(Protocol):
         ...
 
 
+# Context classes already checked: `isinstance` against a runtime-checkable protocol
+# walks the protocol's members each time (tens of µs), and supervisors call `children`
+# on every restart.
+_controlling: set[type] = set()
+
+
 def children(context: Context) -> ChildControl:
     """The `ChildControl` of the actor whose context this is."""
-    if not isinstance(context, ChildControl):
-        raise TypeError(
-            f"{type(context).__qualname__} is not a runtime context with child control; "
-            "pass self.context of an actor spawned by runtime.ActorSystem"
-        )
-    return context
+    kind = type(context)
+    if kind not in _controlling:
+        if not isinstance(context, ChildControl):
+            raise TypeError(
+                f"{kind.__qualname__} is not a runtime context with child control; "
+                "pass self.context of an actor spawned by runtime.ActorSystem"
+            )
+        _controlling.add(kind)
+    return cast(ChildControl, context)
 
 
 class Parent(Actor[M]):

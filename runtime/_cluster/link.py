@@ -165,7 +165,8 @@ class Link:
         # Liveness (see keep_alive): the peer is heard from as of now, and the frame
         # counters as the last keep_alive (or heartbeat) saw them.
         detector.heartbeat(self.since)
-        self._beats = itertools.count()
+        self.heartbeats_sent = 0
+        self.heartbeats_received = 0
         self._queued_mark = 0
         self._received_mark = 0
         # Handler methods are bound to the handler, the link's own are plain functions:
@@ -275,7 +276,8 @@ class Link:
             self.detector.heartbeat(now)
         writer = self.writer
         if writer.frames_queued == self._queued_mark and not writer.pending:
-            self.send(wire.Heartbeat(next(self._beats), now))
+            self.heartbeats_sent += 1
+            self.send(wire.Heartbeat(self.heartbeats_sent, now))
         self._queued_mark = writer.frames_queued
 
     def _fail_pending(self) -> None:
@@ -375,6 +377,7 @@ class Link:
 
     def _on_heartbeat(self, frame: wire.Heartbeat) -> None:
         self.detector.heartbeat(self.kernel.now())
+        self.heartbeats_received += 1
         self._received_mark = self.reader.frames_received  # keep_alive: already counted
 
     def _on_goodbye(self, frame: wire.Goodbye) -> None:

@@ -201,9 +201,9 @@ def _summarise(by_module: Mapping[str, Sequence[Row]], seconds: Mapping[str, flo
         return
     every = [row for rows in by_module.values() for row in rows]
     date = datetime.now(UTC).isoformat(timespec="seconds")
-    raw = {**summary_json(lines, others), "code": code, "seconds": dict(seconds),
+    top = {**summary_json(lines, others), "code": code, "seconds": dict(seconds),
            "total_seconds": round(elapsed, 1)}
-    write_json(RESULTS / "summary.json", every, raw, quick=False)
+    write_json(RESULTS / "summary.json", every, {}, quick=False, top=top)
     history.append(history_entry(lines, code, date))
     HISTORY.write_text(json.dumps(history[-HISTORY_KEEP:], indent=1) + "\n")
     print(f"written to {RESULTS / 'summary.json'}")

@@ -278,14 +278,14 @@ def format_lines(lines: Sequence[Line], goals: Sequence[Goal] = GOALS) -> str:
     text = _render(_columns(lines, goals, reasons), reasons)
     baselines = [f"{line.label}: {line.baseline_name}" for line in lines if line.baseline_name]
     met = sum(line.met is True for line in lines)
-    return "\n".join([
+    return "\n".join(part for part in [
         text,
         f"{met} of {len(lines)} targets met. ratio: ours / baseline; paired = the median of "
         "per-round ratios of runs taken in turn (A B A B), with their low-high in 'range "
         "(this run)'; 'range (runs)' is the low-high of the judged figure over the last "
         f"{HISTORY_RUNS} full runs of the same code (bench/results/history.json).",
-        "Baselines: " + "; ".join(baselines) + ".",
-    ])
+        ("Baselines: " + "; ".join(baselines) + ".") if baselines else "",
+    ] if part)
 
 
 def format_other(rows: Sequence[tuple[str, Row]]) -> str:

@@ -3,12 +3,12 @@
 ``python -m bench.ab OLD_TREE [NEW_TREE] [--rounds N] [--only FIGURE_OR_MODULE]``
 
 Local figures (the default: all four): tell, ask (sync handler) and spawn rates, and the
-memory of an idle actor (RSS delta and traced heap, bytes per actor), on both anyio
-backends, each run in a fresh child process whose ``PYTHONPATH`` is one tree, taking
-turns old, new, old, new... so that both see the same drift of a shared machine. Rates
-are per second of the child's CPU time, not wall time: the event loop runs on one
-thread, and on a shared machine CPU time does not count the moments another process
-held the core.
+memory of an idle actor (RSS delta and traced heap, bytes per actor; ``--only ask_async``
+for an async handler's asks), on both anyio backends, each run in a fresh child process
+whose ``PYTHONPATH`` is one tree, taking turns old, new, old, new... so that both see
+the same drift of a shared machine. Rates are per second of the child's CPU time, not
+wall time: the event loop runs on one thread, and on a shared machine CPU time does not
+count the moments another process held the core.
 
 ``--only MODULE`` (``routing``, ``supervision``, ``cluster``...): that module's rows
 (``bench.<module>.run``) from each tree in turn, figure by figure (by name). These are
@@ -37,7 +37,10 @@ from bench._harness import run_child_json
 __all__ = ("main",)
 
 # Smaller than the suite's counts: many short turns beat few long ones against drift.
-COUNTS = {"tell": 100_000, "ask": 10_000, "spawn": 20_000, "memory": 20_000}
+COUNTS = {"tell": 100_000, "ask": 10_000, "ask_async": 10_000, "spawn": 20_000,
+          "memory": 20_000}
+# What a run without --only compares (ask_async only on request).
+DEFAULT = ("tell", "ask", "spawn", "memory")
 # Lower is better for these local keys (bytes); the others are rates.
 SMALLER_IS_BETTER = frozenset({"idle_rss", "idle_bytes"})
 MODULE_TIMEOUT = 900.0
@@ -46,7 +49,7 @@ _CHILD = """
 import json, sys, time
 import anyio
 from bench import local
-from bench.local import _Counter, _Echo, _Started, _expect_started, _on
+from bench.local import _AsyncEcho, _Counter, _Echo, _Started, _expect_started, _on
 
 figure, backend, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
@@ -59,13 +62,15 @@ async def tell(system):
     await done.wait()
     return time.process_time() - start
 
-async def ask(system):
-    echo = system.spawn(_Echo)
-    await echo.ask(-1, timeout=5.0)
-    start = time.process_time()
-    for i in range(n):
-        await echo.ask(i, timeout=5.0)
-    return time.process_time() - start
+def asks(actor_class):
+    async def ask(system):
+        echo = system.spawn(actor_class)
+        await echo.ask(-1, timeout=5.0)
+        start = time.process_time()
+        for i in range(n):
+            await echo.ask(i, timeout=5.0)
+        return time.process_time() - start
+    return ask
 
 async def spawn(system):
     all_started = _expect_started(n)
@@ -78,7 +83,8 @@ if figure == "memory":
     got = local.memory(n, backend)
     print(json.dumps({key: result.value for key, result in got.items()}))
 else:
-    run = _on(backend, {"tell": tell, "ask": ask, "spawn": spawn}[figure])
+    works = {"tell": tell, "ask": asks(_Echo), "ask_async": asks(_AsyncEcho), "spawn": spawn}
+    run = _on(backend, works[figure])
     print(json.dumps({figure: max(n / run() for _ in range(3))}))
 """
 
@@ -168,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         worse = _report(args.only, old, new, args.tolerance, smaller)
         return 1 if worse else 0
     for backend in ("asyncio", "trio"):
-        for figure in [args.only] if args.only else COUNTS:
+        for figure in [args.only] if args.only else DEFAULT:
             old, new = [], []
             for _ in range(args.rounds):
                 old.append(_local(old_tree, figure, backend))

@@ -50,6 +50,8 @@ RESULTS = Path(__file__).parent / "results"
 # Each full run's judged figures, for issue 15's range over the last three runs.
 HISTORY = RESULTS / "history.json"
 HISTORY_KEEP = 30
+# What the figures depend on, for telling runs of the same code apart (`_code_version`).
+_CODE = ("actors", "runtime", "supervisors", "bench", "pyproject.toml")
 # Seconds each other module may take before it is killed and shows as n/a. A deadline
 # only guards against a hang: it is about three times what the module took on this
 # 2-core machine with every core busy (routing_rules 45+ s, routing 90 s, mesh 85 s,
@@ -226,9 +228,12 @@ def _summarise(by_module: Mapping[str, Sequence[Row]], seconds: Mapping[str, flo
 
 
 def _code_version() -> str:
-    """The commit the run measured, with "+changes" when the code differs from it (the
-    results directory aside), so the range over runs only mixes runs of the same code."""
+    """Which code the run measured: a hash of the committed source (bench/results and
+    the docs aside, so committing results or docs keeps it), with "+changes-<hash>"
+    when the work tree differs from it, so the range over runs mixes only runs of the
+    same code."""
     root = Path(__file__).resolve().parent.parent
+    paths = ["--", *_CODE, ":(exclude)bench/results"]
 
     def git(*command: str) -> str:
         try:
@@ -236,15 +241,18 @@ def _code_version() -> str:
                                   text=True, timeout=10, check=True)
         except (OSError, subprocess.SubprocessError):
             return ""
-        return done.stdout.strip()
+        return done.stdout
 
-    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                  ":(exclude)bench/results")
-    if changed:
-        changes = git("diff", "HEAD", "--", ".", ":(exclude)bench/results")
-        commit += "+changes-" + hashlib.sha1(changes.encode()).hexdigest()[:8]
-    return commit
+    # ls-tree takes no pathspec magic: the results are left out here.
+    tree = [line for line in git("ls-tree", "-r", "HEAD", "--", *_CODE).splitlines()
+            if "\tbench/results/" not in line]
+    if not tree:
+        return "unknown"
+    version = hashlib.sha1("\n".join(tree).encode()).hexdigest()[:12]
+    changes = git("diff", "HEAD", *paths)
+    if changes:
+        version += "+changes-" + hashlib.sha1(changes.encode()).hexdigest()[:8]
+    return version
 
 
 def _load_history() -> list[dict[str, Any]]:

@@ -2,9 +2,9 @@
 
 `Links` listens, runs the handshake both ways, keeps `table` (peer name -> the link in
 use), and runs the node's one timer for every link's heartbeats and failure checks
-(`_keep_alive`), which closes links whose failure detector gives up. It decides nothing about which
-nodes to dial (that is `runtime._cluster.membership`); it tells the cluster when a peer
-comes up (`on_up`) and goes down (`on_down`).
+(`_keep_alive`), which closes links whose failure detector gives up. It decides nothing
+about which nodes to dial (that is `runtime._cluster.membership`); it tells the cluster
+when a peer comes up (`on_up`) and goes down (`on_down`).
 """
 
 from __future__ import annotations
@@ -276,16 +276,19 @@ class Links:
                 for link in list(self.table.values()):
                     link.keep_alive(now)
                 next_tick = now + _until_tick(interval)
-            wake = next_tick
-            for link in list(self.table.values()):
-                at = link.detector.suspected_at()
-                if at <= now:
-                    if link.is_open:
-                        silence = now - (link.detector.last_heartbeat or now)
-                        link.close(f"no heartbeat for {silence:.1f} s (failure detector)")
-                elif at < wake:
-                    wake = at
-            await alarm.sleep_until(wake)
+            await alarm.sleep_until(min(next_tick, self._check_detectors(now)))
+
+    def _check_detectors(self, now: float) -> float:
+        """Close the links whose detector gave up by `now`; when the next one would."""
+        earliest = math.inf
+        for link in list(self.table.values()):
+            at = link.detector.suspected_at()
+            if at > now:
+                earliest = min(earliest, at)
+            elif link.is_open:
+                silence = now - (link.detector.last_heartbeat or now)
+                link.close(f"no heartbeat for {silence:.1f} s (failure detector)")
+        return earliest
 
 
 def _until_tick(interval: float) -> float:

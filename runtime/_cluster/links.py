@@ -14,6 +14,7 @@ import math
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +70,15 @@ def node_name(name: str, host: str, port: int, advertise: str | None) -> str:
 
 def _host_text(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+# The heartbeat ticks of all nodes fall in this many groups per interval (by name).
+# One group would read every peer's heartbeat in the fewest wake-ups, but on a
+# machine that runs many nodes their ticks then come as one burst of work, and a peer
+# killed just before it is seen late: measured with 40 nodes on 2 cores, one group
+# cost 0.37-0.45% of a core per idle node and let 4 of 24 kills take over 0.1 s to
+# be seen by all; four groups cost 0.70-0.78% and the slowest of 24 took 0.06 s.
+TICK_PHASES = 4
 
 
 class DialFailure(Exception):
@@ -256,8 +266,9 @@ class Links:
 
         Once per heartbeat interval it calls each link's `keep_alive` (a heartbeat on
         each link that sent nothing since the last tick; see `Link.keep_alive`). Its
-        ticks fall on a grid of the wall clock, so that nodes whose clocks agree (every
-        process of one machine, NTP-synced hosts) send in step and each reads its peers'
+        ticks fall on a grid of the wall clock, at one of `TICK_PHASES` offsets chosen
+        by the node's name, so that nodes whose clocks agree (every process of one
+        machine, NTP-synced hosts) send in a few groups and each reads its peers'
         heartbeats in a few wake-ups rather than one per peer. Between ticks it wakes
         only when a link's failure detector would give up (`suspected_at`), and then
         closes that link; with no links it sleeps until one comes.
@@ -265,17 +276,18 @@ class Links:
         kernel = self.handler.kernel
         alarm = self._alarm = Alarm(kernel)
         interval = self.heartbeat_interval
+        phase = (zlib.crc32(self.node.encode()) % TICK_PHASES) / TICK_PHASES
         next_tick = math.inf
         while True:
             now = kernel.now()
             if not self.table:
                 next_tick = math.inf
             elif next_tick == math.inf:  # the first link since there were none
-                next_tick = now + _until_tick(interval)
+                next_tick = now + _until_tick(interval, phase)
             elif now >= next_tick:
                 for link in list(self.table.values()):
                     link.keep_alive(now)
-                next_tick = now + _until_tick(interval)
+                next_tick = now + _until_tick(interval, phase)
             await alarm.sleep_until(min(next_tick, self._check_detectors(now)))
 
     def _check_detectors(self, now: float) -> float:
@@ -291,8 +303,9 @@ class Links:
         return earliest
 
 
-def _until_tick(interval: float) -> float:
-    """Seconds to the next point of the `interval` grid of the wall clock that is at
-    least half an interval away (never a second tick right after one)."""
-    delay = interval - time.time() % interval
+def _until_tick(interval: float, phase: float) -> float:
+    """Seconds to the next point of the `interval` grid of the wall clock, offset by
+    `phase` intervals, that is at least half an interval away (never a second tick
+    right after one)."""
+    delay = interval - (time.time() - phase * interval) % interval
     return delay if delay >= interval / 2 else delay + interval

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -42,6 +43,21 @@ async def linked_through_proxy(
         yield proxy, probe
 
 
+@contextmanager
+def silenced(proxy: FaultProxy, node: NodeProcess) -> Iterator[None]:
+    """No byte passes the proxy, and the node process is stopped (SIGSTOP) until the
+    block ends: its sockets stay open, so no end-of-stream reveals anything. Stopped
+    too, because once its own detector gave up on this node it would dial this node
+    directly, around the proxy: that new link replaces the silent one, and no NodeDown
+    comes (rightly: the node is reachable)."""
+    proxy.drop()
+    node.process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        node.process.send_signal(signal.SIGCONT)
+
+
 @pytest.mark.anyio
 async def test_a_silent_node_is_detected_within_a_few_seconds(
     system: ActorSystem, nodes: Nodes
@@ -58,12 +74,12 @@ async def test_a_silent_node_is_detected_within_a_few_seconds(
             except NodeDownError as error:
                 outcome.append(error)
 
-        async with anyio.create_task_group() as tasks:
-            proxy.drop()
-            silenced_at = anyio.current_time()
-            tasks.start_soon(ask_in_flight)
-            down = await probe.expect(NodeDown, timeout=8.0)
-        took = anyio.current_time() - silenced_at
+        with silenced(proxy, silent):
+            async with anyio.create_task_group() as tasks:
+                silenced_at = anyio.current_time()
+                tasks.start_soon(ask_in_flight)
+                down = await probe.expect(NodeDown, timeout=8.0)
+            took = anyio.current_time() - silenced_at
     assert down.node == silent.address
     assert "failure detector" in down.reason
     # Defaults (heartbeat 0.5 s, phi 8, pause 1 s): about 2.5 s; never a minute.
@@ -160,12 +176,12 @@ async def test_a_silent_peer_is_down_in_about_2_5_s_while_this_node_keeps_sendin
         traffic(system, silent),
     ):
         await anyio.sleep(1.0)  # traffic, not heartbeats, is what was last heard
-        proxy.drop()
-        silenced_at = anyio.current_time()
-        # Our tells still leave: this node has sent something every interval, so it
-        # sends no heartbeats; the verdict comes from what it hears, or does not.
-        down = await membership.expect(NodeDown, timeout=6.0)
-        took = anyio.current_time() - silenced_at
+        with silenced(proxy, silent):
+            silenced_at = anyio.current_time()
+            # Our tells still leave: this node has sent something every interval, so
+            # it sends no heartbeats; the verdict comes from what it hears, or not.
+            down = await membership.expect(NodeDown, timeout=6.0)
+            took = anyio.current_time() - silenced_at
     assert down.node == silent.address and "failure detector" in down.reason
     # phi 8 after intervals of 0.5 s with a 1 s pause: 2.54 s after the last frame
     # was credited, which is at most one interval after it arrived.

@@ -34,7 +34,7 @@ from typing import Any, Literal, TypeVar, get_args
 from zlib import crc32
 
 from actors._ref import ActorRef
-from actors.routing._hashring import HashRing, key_position
+from actors.routing._hashring import BUCKET_BITS, HashRing, key_position
 from actors.routing._validate import invalid_choice
 
 __all__ = ("ROUTINGS", "PoolRef", "Routing", "check_routing")
@@ -223,28 +223,43 @@ def _random_workers(workers: tuple[ActorRef[Any], ...]) -> Callable[[], ActorRef
 
 
 class _ConsistentHash(PoolRef[Any]):
-    """A message goes to the ring's owner of its key: a CRC-32 and a binary search per
+    """A message goes to the ring's owner of its key: a CRC-32 and one table lookup per
     message, whatever the number of distinct keys (the ring never changes while the
-    pool lives, so its table is taken once)."""
+    pool lives, so its tables are made once). The table (`HashRing.buckets`) names
+    the owner of each of 16,384 arcs of the ring; a key in one of the few arcs that
+    hold a member's point takes the binary search instead."""
 
-    __slots__ = ("_owners", "_points")
+    __slots__ = ("_arc_owners", "_arcs", "_owners", "_points")
 
     def _prepare(self) -> None:
         self._points: list[int] = []
         self._owners: list[ActorRef[Any]] = []
+        # Not bound yet (or more workers than the table names): the binary search.
+        self._arcs = _NO_ARCS
+        self._arc_owners: tuple[ActorRef[Any] | None, ...] = (None,)
         if self._workers:
-            self._points, self._owners = HashRing(self._workers).table()
+            ring = HashRing(self._workers)
+            self._points, self._owners = ring.table()
+            if len(self._workers) <= 255:
+                self._arcs, self._arc_owners = ring.buckets()
 
     def pick(self, message: Any) -> ActorRef[Any]:
         assert self._key is not None
-        return self._owners[bisect_left(self._points, key_position(self._key(message)))]
+        position = key_position(self._key(message))
+        owner = self._arc_owners[self._arcs[position >> _ARC_SHIFT]]
+        if owner is None:
+            owner = self._owners[bisect_left(self._points, position)]
+        return owner
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         # `pick`, inlined with `key_position`'s str case: a pool's tell is as hot as
         # a plain one.
         key = self._key(message)  # type: ignore[misc]
-        position = crc32(key.encode("utf-8")) if type(key) is str else key_position(key)
-        self._owners[bisect_left(self._points, position)].tell(message, sender)
+        position = crc32(key.encode()) if type(key) is str else key_position(key)
+        owner = self._arc_owners[self._arcs[position >> _ARC_SHIFT]]
+        if owner is None:
+            owner = self._owners[bisect_left(self._points, position)]
+        owner.tell(message, sender)
 
 
 class _SmallestMailbox(PoolRef[Any]):
@@ -315,6 +330,8 @@ _BY_ROUTING: dict[str, type[PoolRef[Any]]] = {
     "consistent_hash": _ConsistentHash,
     "smallest_mailbox": _SmallestMailbox,
 }
+_ARC_SHIFT = 32 - BUCKET_BITS  # a ring position's arc in `HashRing.buckets`' table
+_NO_ARCS = bytes(1 << BUCKET_BITS)  # every arc to the binary search
 # Random bytes a random pool draws at a time (each picks a worker, or is dropped).
 _DRAW_BATCH = 4096
 # Rounds of messages (a message per worker) for which smallest_mailbox trusts its counts

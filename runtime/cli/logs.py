@@ -33,7 +33,8 @@ class JsonFormatter(logging.Formatter):
             if field in record.__dict__:
                 entry[field] = record.__dict__[field]
         if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
+            # A crash report comes with its traceback already rendered (exc_text).
+            entry["traceback"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 

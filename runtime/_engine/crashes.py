@@ -151,8 +151,24 @@ def format_traceback(error: BaseException) -> str:
         if len(_STACKS) >= _STACKS_KEPT:
             del _STACKS[next(iter(_STACKS))]  # the oldest
         _STACKS[key] = stack
-    return ("Traceback (most recent call last):\n" + stack
-            + "".join(traceback.format_exception_only(error)))
+    return "Traceback (most recent call last):\n" + stack + _exception_lines(error)
+
+
+def _exception_lines(error: BaseException) -> str:
+    """`traceback.format_exception_only(error)`, joined: that builds a whole
+    TracebackException, which costs more than the rest of a cached rendering."""
+    if getattr(error, "__notes__", None) is not None:
+        return "".join(traceback.format_exception_only(error))
+    kind = type(error)
+    name = kind.__qualname__
+    module = kind.__module__
+    if module not in ("__main__", "builtins"):
+        name = f"{module if isinstance(module, str) else '<unknown>'}.{name}"
+    try:
+        text = str(error)
+    except Exception:
+        text = "<exception str() failed>"
+    return f"{name}: {text}\n" if text else f"{name}\n"
 
 
 def _short(error: BaseException) -> str:

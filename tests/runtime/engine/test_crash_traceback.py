@@ -69,6 +69,15 @@ def _noted() -> None:
     raise error
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise TypeError("no text")
+
+
+class OwnError(LookupError):
+    """Defined here: its name is printed with this module's."""
+
+
 def _recursive(n: int) -> None:
     _recursive(n + 1) if n < 40 else _deep(0, RuntimeError("deep"))
 
@@ -82,6 +91,9 @@ SHAPES = {
     "group": _group,
     "notes": _noted,
     "recursion": lambda: _recursive(0),
+    "str fails": lambda: _deep(1, Unprintable()),
+    "own class": lambda: _deep(1, OwnError("mine")),
+    "keyerror repr": lambda: EMPTY["absent"],
     "carets": lambda: [1][0] + EMPTY["k"],
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import TextIO
 
 __all__ = ("LEVELS", "JsonFormatter", "configure")
 
@@ -38,9 +39,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure(level: str, fmt: str) -> None:
-    """Send every ``repertory.*`` (and other) record at `level` or above to stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Send every ``repertory.*`` (and other) record at `level` or above to `stream`
+    (default: stderr), replacing the root logger's handlers."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -147,6 +147,9 @@ class Link:
             stream, max_frame_size=max_frame_size, high_water=buffer_size,
             backend=kernel.name, sealer=keys.sealer(),
         )
+        # tell(target, payload): queue a sender-less tell of an encoded message; False
+        # as for `send`. The writer's own method, bound: it is called once per message.
+        self.tell: Callable[[int | str, bytes], bool] = self.writer.try_tell
         # Asks sent over this link and not answered yet: corr -> reply slot.
         self.pending: dict[int, Any] = {}
         # Flow control of `send` (see `runtime._cluster.credits`): what the sender may
@@ -303,14 +306,6 @@ class Link:
             return False
         except wire.FrameError as error:
             raise SerializationError(f"a {type(frame).__name__} frame", str(error)) from None
-        return True
-
-    def tell(self, target: int | str, payload: bytes) -> bool:
-        """Queue a sender-less tell of an encoded message; False as for `send`."""
-        try:
-            self.writer.tell_nowait(target, payload)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
         return True
 
     def start_soon(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -17,7 +17,7 @@ from actors.errors import ActorStoppedError
 from runtime._engine.envelope import Envelope
 from runtime._engine.hooks import fail
 from runtime._engine.lifecycle import handle_signal
-from runtime._engine.state import NOTHING, CellState, Phase
+from runtime._engine.state import NOTHING, START, CellState, Phase
 
 __all__ = ("HIGH_WATER", "run")
 
@@ -36,6 +36,11 @@ def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
     and calls `run` again. Otherwise the turn is over: the cell goes back on the
     ready queue if it has more to do, or becomes idle.
     """
+    if cell.start_due:  # a new cell's first turn: its Start, before any other signal
+        cell.start_due = False
+        pending = handle_signal(cell, START)
+        if pending is not None:
+            return pending
     while True:
         if cell.sysmail:
             pending = handle_signal(cell, cell.sysmail.popleft())

@@ -1,7 +1,8 @@
 """A/B: the local hot paths of two source trees, measured in turns in one run.
 
 ``python -m bench.ab OLD_TREE [NEW_TREE] [--rounds N]`` runs `bench.local`'s tell and
-ask figures (sync handler) on both anyio backends, each run in a fresh child process
+ask figures (sync handler) on both anyio backends (``--only`` picks one of those, or
+``ask_async`` or ``spawn``, which the default run leaves out), each run in a fresh child process
 whose ``PYTHONPATH`` is one tree, taking turns old, new, old, new... so that both see
 the same drift of a shared machine. It prints, per figure, each side's median rate and
 the median of the per-round ratios new/old (1.00 = unchanged). Rates are per second of
@@ -23,12 +24,13 @@ from pathlib import Path
 __all__ = ("main",)
 
 # Smaller than the suite's counts: many short turns beat few long ones against drift.
-COUNTS = {"tell": 100_000, "ask": 10_000}
+COUNTS = {"tell": 100_000, "ask": 10_000, "ask_async": 10_000, "spawn": 20_000}
+DEFAULT = ("tell", "ask")
 
 _CHILD = """
 import json, sys, time
 import anyio
-from bench.local import _Counter, _Echo, _on
+from bench.local import _AsyncEcho, _Counter, _Echo, _Started, _expect_started, _on
 
 figure, backend, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
@@ -41,15 +43,25 @@ async def tell(system):
     await done.wait()
     return time.process_time() - start
 
-async def ask(system):
-    echo = system.spawn(_Echo)
-    await echo.ask(-1, timeout=5.0)
+def asks(actor_class):
+    async def ask(system):
+        echo = system.spawn(actor_class)
+        await echo.ask(-1, timeout=5.0)
+        start = time.process_time()
+        for i in range(n):
+            await echo.ask(i, timeout=5.0)
+        return time.process_time() - start
+    return ask
+
+async def spawn(system):
+    all_started = _expect_started(n)
     start = time.process_time()
-    for i in range(n):
-        await echo.ask(i, timeout=5.0)
+    refs = [system.spawn(_Started) for _ in range(n)]
+    await all_started.wait()
     return time.process_time() - start
 
-run = _on(backend, {"tell": tell, "ask": ask}[figure])
+works = {"tell": tell, "ask": asks(_Echo), "ask_async": asks(_AsyncEcho), "spawn": spawn}
+run = _on(backend, works[figure])
 print(json.dumps(max(n / run() for _ in range(3))))
 """
 
@@ -72,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"old: {args.old}\nnew: {args.new}\n")
     for backend in ("asyncio", "trio"):
-        for figure in [args.only] if args.only else COUNTS:
+        for figure in [args.only] if args.only else DEFAULT:
             old: list[float] = []
             new: list[float] = []
             for _ in range(args.rounds):

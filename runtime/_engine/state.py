@@ -218,11 +218,12 @@ class CellState(Context):
         self.unavailable = False
         self.current: Any = NOTHING
         self.actor: Any = None
-        self.handler: Callable[[Any], Any] = _not_started
+        # None once built: the actor's own `receive` (`lifecycle.set_handler`).
+        self.handler: Callable[[Any], Any] | None = _not_started
         self.handler_async = False
         # Rarely used state starts as None and is allocated on first use, to keep an
         # idle actor small.
-        self.behaviours: list[Callable[[Any], Any]] | None = None
+        self.behaviours: list[Callable[[Any], Any] | None] | None = None
         self.stashed: list[Any] | None = None
         # An ordered dict as an ordered set: O(1) removal, and the last child is at hand.
         self.child_cells: dict[CellState, None] | None = None

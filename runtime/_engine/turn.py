@@ -60,7 +60,8 @@ def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
 def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
     # The hot loop for sync handlers. It stops early when a system message arrives
     # (stop, restart) or the handler changed (become), so those take effect next.
-    handler = cell.handler
+    chosen = cell.handler  # None: the actor's own receive, bound here once per turn
+    handler = cell.actor.receive if chosen is None else chosen
     popleft = mailbox.popleft
     # Counted once per turn, not per message: `processed` grows by what the budget
     # shrank, so counting costs the hot loop nothing.
@@ -89,7 +90,7 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
                 cell.processed += given - budget
                 fail(cell, error, None)
                 return budget
-        if cell.sysmail or cell.handler is not handler:
+        if cell.sysmail or cell.handler is not chosen:
             break
     cell.processed += given - budget
     cell.current = NOTHING
@@ -97,14 +98,15 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
 
 
 async def _run_async(cell: CellState, budget: int) -> None:
-    handler = cell.handler
+    chosen = cell.handler
+    handler = cell.actor.receive if chosen is None else chosen
     mailbox = cell.mailbox
     while (
         mailbox
         and budget > 0
         and not cell.sysmail
         and cell.state == RUNNING
-        and cell.handler is handler
+        and cell.handler is chosen
     ):
         item = mailbox.popleft()
         budget -= 1

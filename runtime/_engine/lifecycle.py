@@ -74,8 +74,21 @@ def construct(cell: CellState) -> Actor[Any]:
             f"{factory!r} gave {type(actor).__qualname__}"
         )
     cell.actor = actor
-    set_handler(cell, None)
+    receive_async, blocking = _receive_kind(type(actor))
+    if blocking and not receive_async:
+        set_handler(cell, None)  # wraps it to run in a thread
+    else:
+        cell.handler = None  # the actor's own receive (see `set_handler`)
+        cell.handler_async = receive_async
     return actor
+
+
+@functools.lru_cache(maxsize=4096)
+def _receive_kind(cls: type) -> tuple[bool, bool]:
+    """Whether `cls.receive` is async, and whether `cls` is `blocking`: asked once per
+    actor class, not per spawn (`receive` and `blocking` are the class's, as for any
+    method and class variable)."""
+    return _is_async(cls.receive), bool(getattr(cls, "blocking", False))
 
 
 def set_handler(cell: CellState, handler: Callable[[Any], Any] | None) -> None:

@@ -74,7 +74,8 @@ def construct(cell: CellState) -> Actor[Any]:
             f"{factory!r} gave {type(actor).__qualname__}"
         )
     cell.actor = actor
-    receive_async, blocking = _receive_kind(type(actor))
+    cls: Any = type(actor)  # classes hash by identity; typeshed's type[Actor] says not
+    receive_async, blocking = _receive_kind(cls)
     if blocking and not receive_async:
         set_handler(cell, None)  # wraps it to run in a thread
     else:
@@ -84,7 +85,7 @@ def construct(cell: CellState) -> Actor[Any]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _receive_kind(cls: type) -> tuple[bool, bool]:
+def _receive_kind(cls: type[Actor[Any]]) -> tuple[bool, bool]:
     """Whether `cls.receive` is async, and whether `cls` is `blocking`: asked once per
     actor class, not per spawn (`receive` and `blocking` are the class's, as for any
     method and class variable)."""

@@ -86,6 +86,11 @@ class Kernel:
         """Wait for `slot`'s result; raise `Expired` after `timeout` seconds."""
         raise NotImplementedError
 
+    async def answered(self, slot: Any) -> Any:
+        """The result of a slot that is already done, after yielding to the loop once
+        (an ask answered at once must still let other tasks run)."""
+        raise NotImplementedError
+
     async def wait_timer(self, slot: Any, timeout: float | None) -> Any:
         """`wait` for the timers' own task (which must not depend on the timers)."""
         return await self.wait(slot, timeout)

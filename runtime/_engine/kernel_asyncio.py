@@ -35,6 +35,13 @@ class AsyncioKernel(Kernel):
         finally:
             bucket.discard(slot)
 
+    async def answered(self, slot: asyncio.Future[Any]) -> Any:
+        # Retrieved before the yield: a caller cancelled there must not leave a failed
+        # answer "never retrieved" (asyncio would log it when the future is collected).
+        slot.exception()
+        await asyncio.sleep(0)
+        return slot.result()
+
     async def checkpoint(self) -> None:
         await asyncio.sleep(0)
 

@@ -101,6 +101,9 @@ class TrioKernel(Kernel):
         finally:
             bucket.discard(slot)
 
+    async def answered(self, slot: TrioSlot) -> Any:
+        return await slot.wait()  # a done slot checkpoints, then unwraps
+
     async def checkpoint(self) -> None:
         await trio.lowlevel.checkpoint()
 

@@ -19,7 +19,7 @@ from runtime._engine.hooks import fail
 from runtime._engine.lifecycle import handle_signal
 from runtime._engine.state import NOTHING, START, CellState, Phase
 
-__all__ = ("HIGH_WATER", "run")
+__all__ = ("HIGH_WATER", "can_run_ask", "run", "run_ask")
 
 RUNNING, STOPPED = Phase.RUNNING, Phase.STOPPED
 # An unbounded mailbox holding this many messages at the end of a turn logs a warning,
@@ -55,6 +55,31 @@ def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
         budget = _run_sync(cell, mailbox, budget)
     _end_turn(cell)
     return None
+
+
+def can_run_ask(cell: CellState) -> bool:
+    """Whether an ask may run its actor's turn itself (`run_ask`): the actor is idle
+    (nothing queued, no worker on it), running, and its handler is sync. Then no
+    message, signal or other turn can come before this one: it is the turn the
+    dispatcher would run next for this actor, minus two task switches."""
+    return (
+        not cell.scheduled and cell.state == RUNNING and not cell.handler_async
+        and not cell.mailbox
+    )
+
+
+def run_ask(cell: CellState, envelope: Envelope) -> None:
+    """Handle one ask on the asker's own task (`can_run_ask` was true): exactly this
+    message, then the turn ends as any turn does; what the handler queued (mail, a
+    stop) goes to the dispatcher. The asker still yields once before it takes the
+    answer (`Kernel.answered`), so a loop of asks cannot starve the event loop."""
+    mailbox = cell.mailbox
+    if mailbox is None:
+        mailbox = cell.mailbox = deque()
+    cell.scheduled = True  # busy: tells from the handler queue up behind it
+    mailbox.append(envelope)
+    _run_sync(cell, mailbox, 1)
+    _end_turn(cell)
 
 
 def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:

@@ -15,20 +15,35 @@ measure the baselines, which take two seconds, so their ratios mean something).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import pkgutil
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import baselines, peers
 from bench._harness import Result, run_child, run_child_json
 from bench._plan import LOCAL_COUNTS, run_local
+from bench._summary import (
+    build_summary,
+    format_lines,
+    format_other,
+    history_entry,
+    other_targets,
+    summary_json,
+)
 from bench.report import Row, Target, format_table, legend, write_json
 
 SUITE = ("baselines", "local", "peers")
 RESULTS = Path(__file__).parent / "results"
+# Each full run's judged figures, for issue 15's range over the last three runs.
+HISTORY = RESULTS / "history.json"
+HISTORY_KEEP = 30
 # Seconds each other module may take; the whole run is meant to stay near 3 minutes.
 EXTRA_TIMEOUT = 45.0
 # Modules that need longer: cluster runs thespian and xoscar beside its own figures;
@@ -132,14 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", choices=[*SUITE, *extras], help="run one module")
     parser.add_argument("--output", type=Path, help="where to write the local suite's JSON")
     args = parser.parse_args(argv)
+    full = not (args.quick or args.only)
 
     started = time.perf_counter()
-    every: list[Row] = []
+    by_module: dict[str, list[Row]] = {}
+    seconds: dict[str, float] = {}
     if args.only in (None, *SUITE):
         rows, raw = run_suite(args.only, args.quick)
-        every += rows
+        by_module["local"] = rows
+        seconds["local"] = raw["seconds"]
         print(format_table(rows))
-        if args.output or not (args.quick or args.only):
+        if args.output or full:
             path = args.output or RESULTS / "local.json"
             write_json(path, rows, raw, quick=args.quick)
             print(f"written to {path} ({raw['seconds']} s)")
@@ -147,21 +165,79 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only not in (None, name):
             continue
         print(f"{name} ...", file=sys.stderr, flush=True)
+        module_started = time.perf_counter()
         rows = run_extra(name, args.quick)
-        every += rows
         if rows:
-            print(f"\n{name}\n{format_table(rows)}")
+            seconds[name] = round(time.perf_counter() - module_started, 1)
+            print(f"{name} took {seconds[name]:.0f} s", file=sys.stderr, flush=True)
+            by_module[name] = rows
+            print(f"\n{name} ({seconds[name]:.0f} s)\n{format_table(rows)}")
             # A failed run must not overwrite the last good results.
             if not args.quick and all(isinstance(row.ours, Result) for row in rows):
-                write_json(RESULTS / f"{name}.json", rows, {}, quick=args.quick)
+                write_json(RESULTS / f"{name}.json", rows, {"seconds": seconds[name]},
+                           quick=args.quick)
+    every = [row for rows in by_module.values() for row in rows]
     if every:
-        # The whole run as one table, issue 15's: each figure, ours, its baseline, the
-        # paired ratio, the peers and whether each target held.
-        print(f"\nall figures ({time.perf_counter() - started:.0f} s)\n{format_table(every)}")
+        elapsed = time.perf_counter() - started
+        print(f"\nall figures ({elapsed:.0f} s)\n{format_table(every)}")
         print(legend(every))
-        if not (args.quick or args.only):
-            write_json(RESULTS / "summary.json", every, {}, quick=False)
+        _summarise(by_module, seconds, elapsed, write=full)
     return 0
+
+
+def _summarise(by_module: Mapping[str, Sequence[Row]], seconds: Mapping[str, float],
+               elapsed: float, write: bool) -> None:
+    """Print issue 15's table and every other targeted row; on a full run, write them
+    to summary.json and this run's figures to history.json (for the range over runs)."""
+    code = _code_version()
+    history = _load_history()
+    same_code = [entry for entry in history if entry.get("code") == code]
+    lines = build_summary(by_module, same_code)
+    others = other_targets(by_module, lines)
+    print(f"\n{format_lines(lines)}\n\n{format_other(others)}")
+    per_module = ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
+    print(f"\ntime per module: {per_module}; total {elapsed:.0f} s ({elapsed / 60:.1f} min)")
+    if not write:
+        return
+    every = [row for rows in by_module.values() for row in rows]
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    top = {**summary_json(lines, others), "code": code, "seconds": dict(seconds),
+           "total_seconds": round(elapsed, 1)}
+    write_json(RESULTS / "summary.json", every, {}, quick=False, top=top)
+    history.append(history_entry(lines, code, date))
+    HISTORY.write_text(json.dumps(history[-HISTORY_KEEP:], indent=1) + "\n")
+    print(f"written to {RESULTS / 'summary.json'}")
+
+
+def _code_version() -> str:
+    """The commit the run measured, with "+changes" when the code differs from it (the
+    results directory aside), so the range over runs only mixes runs of the same code."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*command: str) -> str:
+        try:
+            done = subprocess.run(["git", *command], cwd=root, capture_output=True,
+                                  text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)bench/results")
+    if changed:
+        changes = git("diff", "HEAD", "--", ".", ":(exclude)bench/results")
+        commit += "+changes-" + hashlib.sha1(changes.encode()).hexdigest()[:8]
+    return commit
+
+
+def _load_history() -> list[dict[str, Any]]:
+    try:
+        loaded = json.loads(HISTORY.read_text())
+    except (OSError, ValueError):
+        return []
+    return [entry for entry in loaded if isinstance(entry, dict)] if isinstance(
+        loaded, list) else []
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ child process through `run_child`, which the module itself serves when executed 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import inspect
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -164,22 +166,49 @@ def run_child(
 
 
 def run_child_json(
-    module: str, function: str, kwargs: Mapping[str, Any], timeout: float
+    module: str, function: str, kwargs: Mapping[str, Any], timeout: float,
+    root: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """`run_child` without decoding: the child's mapping as JSON values."""
+    """`run_child` without decoding: the child's mapping as JSON values.
+
+    It runs in `root` (this source tree unless given) with that tree first on its path.
+    The child leads a process group of its own, and the whole group is killed when it
+    is done, times out or the parent is interrupted: a module that starts processes
+    (bench.mesh's nodes) leaves none behind even when it is killed at its deadline.
+    """
     cmd = [sys.executable, "-m", "bench._harness", module, function, json.dumps(dict(kwargs))]
+    env = None
+    if root is None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    else:  # another source tree (bench.ab): its packages, not this one's
+        env = {**os.environ, "PYTHONPATH": os.fspath(root)}
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, cwd=root, env=env)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        # subprocess.run kills the child on timeout before raising.
+        _kill_group(child.pid)
+        child.communicate()
         return {"error": f"timed out after {timeout:.0f} s"}
+    except BaseException:
+        _kill_group(child.pid)
+        child.communicate()
+        raise
+    _kill_group(child.pid)  # whatever the child started and left running
+    done = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(_MARKER):
             raw: dict[str, Any] = json.loads(line[len(_MARKER):])
             return raw
     tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
     return {"error": f"exit {done.returncode}: {tail[:120]}"}
+
+
+def _kill_group(group: int) -> None:
+    # The kernel does not reuse a pid while a process group of that id has members, so
+    # this reaches only what the child started.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def collect(

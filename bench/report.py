@@ -206,8 +206,8 @@ def legend(rows: Sequence[Row]) -> str:
         "the per-round ratios [lowest-highest]; ~ marks best / best.",
         "Peers ran their own counts (n); every figure is a rate or a per-actor cost, so the "
         "counts do not change what it means.",
-        "Baselines: " + "; ".join(baselines) + ".",
-    ])
+        ("Baselines: " + "; ".join(baselines) + ".") if baselines else "",
+    ]).rstrip()
 
 
 def module_rows(name: str, quick: bool) -> dict[str, Any]:
@@ -246,9 +246,12 @@ def _cpu_model() -> str:
     return ""
 
 
-def write_json(path: Path, rows: Sequence[Row], raw: Mapping[str, Any], quick: bool) -> None:
-    """Write every figure with the date, Python and machine it was measured on."""
+def write_json(path: Path, rows: Sequence[Row], raw: Mapping[str, Any], quick: bool,
+               top: Mapping[str, Any] | None = None) -> None:
+    """Write every figure with the date, Python and machine it was measured on (and
+    `top`'s keys beside them: summary.json's issue table)."""
     document = {
+        **(top or {}),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),

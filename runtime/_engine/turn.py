@@ -19,7 +19,7 @@ from runtime._engine.hooks import fail
 from runtime._engine.lifecycle import handle_signal
 from runtime._engine.state import NOTHING, START, CellState, Phase
 
-__all__ = ("HIGH_WATER", "can_run_ask", "run", "run_ask")
+__all__ = ("HIGH_WATER", "run", "run_ask")
 
 RUNNING, STOPPED = Phase.RUNNING, Phase.STOPPED
 # An unbounded mailbox holding this many messages at the end of a turn logs a warning,
@@ -57,22 +57,17 @@ def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
     return None
 
 
-def can_run_ask(cell: CellState) -> bool:
-    """Whether an ask may run its actor's turn itself (`run_ask`): the actor is idle
-    (nothing queued, no worker on it), running, and its handler is sync. Then no
-    message, signal or other turn can come before this one: it is the turn the
-    dispatcher would run next for this actor, minus two task switches."""
-    return (
-        not cell.scheduled and cell.state == RUNNING and not cell.handler_async
-        and not cell.mailbox
-    )
-
-
 def run_ask(cell: CellState, envelope: Envelope) -> None:
-    """Handle one ask on the asker's own task (`can_run_ask` was true): exactly this
-    message, then the turn ends as any turn does; what the handler queued (mail, a
-    stop) goes to the dispatcher. The asker still yields once before it takes the
-    answer (`Kernel.answered`), so a loop of asks cannot starve the event loop."""
+    """Handle one ask on the asker's own task: exactly this message, then the turn
+    ends as any turn does; what the handler queued (mail, a stop) goes to the
+    dispatcher. The asker still yields once before it takes the answer
+    (`Kernel.answered`), so a loop of asks cannot starve the event loop.
+
+    Only for an idle actor (not scheduled: nothing queued, no worker on it) that is
+    running, with a sync handler (`LocalRef.ask` tests this inline). Then no message,
+    signal or other turn can come before this one: it is the turn the dispatcher
+    would run next for this actor, without the two task switches through a worker.
+    """
     mailbox = cell.mailbox
     if mailbox is None:
         mailbox = cell.mailbox = deque()

@@ -5,7 +5,12 @@ The local suite (``baselines``, ``local``, ``peers``) fills one table and writes
 ``run(quick: bool = False) -> list[bench.report.Row]`` (or a mapping of names to
 `bench._harness.Result`s) is run after it, in a child process with a deadline
 (`EXTRA_TIMEOUT`), printed as its own table, and written to
-``bench/results/<module>.json``.
+``bench/results/<module>.json``. Each module's time is printed with its table.
+
+The run ends with issue 15's table (`bench._summary`: each target's figure beside its
+same-run baseline, the paired ratio, its ranges, whether it held, the peers) and every
+other row that has a target; a full run writes them to ``bench/results/summary.json``
+and its judged figures to ``bench/results/history.json``, for the range over runs.
 
 Options: ``--quick`` (counts divided by 10, a smoke run that writes nothing unless
 ``--output`` is given) and ``--only NAME`` (one module; ``local`` and ``peers`` still
@@ -18,6 +23,7 @@ import argparse
 import hashlib
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 import time
@@ -44,17 +50,26 @@ RESULTS = Path(__file__).parent / "results"
 # Each full run's judged figures, for issue 15's range over the last three runs.
 HISTORY = RESULTS / "history.json"
 HISTORY_KEEP = 30
-# Seconds each other module may take; the whole run is meant to stay near 3 minutes.
-EXTRA_TIMEOUT = 45.0
-# Modules that need longer: cluster runs thespian and xoscar beside its own figures;
-# mesh starts 20 and then 40 node processes; routing runs five rounds of each pair.
-EXTRA_TIMEOUTS = {"cluster": 150.0, "mesh": 420.0, "routing": 300.0, "streams": 150.0}
+# Seconds each other module may take before it is killed and shows as n/a. A deadline
+# only guards against a hang: it is about three times what the module took on this
+# 2-core machine with every core busy (routing_rules 45+ s, routing 90 s, mesh 85 s,
+# cluster 55 s), so that load makes a module slow, not missing. Modules with deadlines
+# of their own get more than those add up to, so that their own message comes through
+# (mesh: START + FORM + DETECT deadlines for each of its two meshes).
+EXTRA_TIMEOUT = 240.0
+EXTRA_TIMEOUTS = {"cluster": 400.0, "mesh": 900.0, "routing": 600.0, "routing_rules": 300.0,
+                  "streams": 400.0}
 Cells = Mapping[str, Result | str]
+_RUN = re.compile(r"^def run\(", re.MULTILINE)
 
 
 def _extra_modules() -> list[str]:
-    names = (m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]))
-    return sorted(n for n in names if not n.startswith("_") and n not in (*SUITE, "report"))
+    """Public modules of bench/ that define ``run`` (read from their source: importing
+    them here would import the runtime into the parent)."""
+    folder = Path(__file__).parent
+    names = (m.name for m in pkgutil.iter_modules([str(folder)]))
+    return sorted(n for n in names if not n.startswith("_") and n not in (*SUITE, "report")
+                  and _RUN.search((folder / f"{n}.py").read_text()))
 
 
 def build_rows(base: Cells, ours: Mapping[str, Cells], peer: Mapping[str, Cells]) -> list[Row]:
@@ -85,10 +100,11 @@ def build_rows(base: Cells, ours: Mapping[str, Cells], peer: Mapping[str, Cells]
                    Target("1.0x aim", "baseline", 1.0)]
     one_kb = [Target("<=1 KB", "absolute", 1024)]
     return [
+        # Issue 15's targets: tell >= 1.5x its baseline, a sync ask >= 1.0x (paired).
         row("tell throughput", "msgs/s", "tell", "tell", "asyncio.Queue one-way",
-            [Target(">=1.0x baseline", "baseline", 1.0), Target(">=5x pykka", "pykka", 5.0)]),
+            [Target(">=1.5x baseline", "baseline", 1.5), Target(">=5x pykka", "pykka", 5.0)]),
         row("ask, sync receive", "round trips/s", "ask", "ask", "asyncio.Queue ping-pong",
-            ask_targets),
+            [Target(">=1.0x baseline", "baseline", 1.0)]),
         row("ask, async receive", "round trips/s", "ask_async", "ask",
             "asyncio.Queue ping-pong", ask_targets, peer_key="ask"),
         row("spawn (until on_start)", "actors/s", "spawn", "spawn",

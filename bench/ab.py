@@ -3,12 +3,12 @@
 ``python -m bench.ab OLD_TREE [NEW_TREE] [--rounds N] [--only FIGURE_OR_MODULE]``
 
 Local figures (the default: all four): tell, ask (sync handler) and spawn rates, and the
-memory of an idle actor (RSS delta and traced heap, bytes per actor), on both anyio
-backends, each run in a fresh child process whose ``PYTHONPATH`` is one tree, taking
-turns old, new, old, new... so that both see the same drift of a shared machine. Rates
-are per second of the child's CPU time, not wall time: the event loop runs on one
-thread, and on a shared machine CPU time does not count the moments another process
-held the core.
+memory of an idle actor (RSS delta and traced heap, bytes per actor; ``--only ask_async``
+for an async handler's asks), on both anyio backends, each run in a fresh child process
+whose ``PYTHONPATH`` is one tree, taking turns old, new, old, new... so that both see
+the same drift of a shared machine. Rates are per second of the child's CPU time, not
+wall time: the event loop runs on one thread, and on a shared machine CPU time does not
+count the moments another process held the core.
 
 ``--only MODULE`` (``routing``, ``supervision``, ``cluster``...): that module's rows
 (``bench.<module>.run``) from each tree in turn, figure by figure (by name). These are
@@ -37,16 +37,19 @@ from bench._harness import run_child_json
 __all__ = ("main",)
 
 # Smaller than the suite's counts: many short turns beat few long ones against drift.
-COUNTS = {"tell": 100_000, "ask": 10_000, "spawn": 20_000, "memory": 20_000}
-# Lower is better for these keys (bytes); the others are rates.
-SMALLER_IS_BETTER = {"idle_rss", "idle_bytes"}
+COUNTS = {"tell": 100_000, "ask": 10_000, "ask_async": 10_000, "spawn": 20_000,
+          "memory": 20_000}
+# What a run without --only compares (ask_async only on request).
+DEFAULT = ("tell", "ask", "spawn", "memory")
+# Lower is better for these local keys (bytes); the others are rates.
+SMALLER_IS_BETTER = frozenset({"idle_rss", "idle_bytes"})
 MODULE_TIMEOUT = 900.0
 
 _CHILD = """
 import json, sys, time
 import anyio
 from bench import local
-from bench.local import _Counter, _Echo, _Started, _expect_started, _on
+from bench.local import _AsyncEcho, _Counter, _Echo, _Started, _expect_started, _on
 
 figure, backend, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
@@ -59,13 +62,15 @@ async def tell(system):
     await done.wait()
     return time.process_time() - start
 
-async def ask(system):
-    echo = system.spawn(_Echo)
-    await echo.ask(-1, timeout=5.0)
-    start = time.process_time()
-    for i in range(n):
-        await echo.ask(i, timeout=5.0)
-    return time.process_time() - start
+def asks(actor_class):
+    async def ask(system):
+        echo = system.spawn(actor_class)
+        await echo.ask(-1, timeout=5.0)
+        start = time.process_time()
+        for i in range(n):
+            await echo.ask(i, timeout=5.0)
+        return time.process_time() - start
+    return ask
 
 async def spawn(system):
     all_started = _expect_started(n)
@@ -78,7 +83,8 @@ if figure == "memory":
     got = local.memory(n, backend)
     print(json.dumps({key: result.value for key, result in got.items()}))
 else:
-    run = _on(backend, {"tell": tell, "ask": ask, "spawn": spawn}[figure])
+    works = {"tell": tell, "ask": asks(_Echo), "ask_async": asks(_AsyncEcho), "spawn": spawn}
+    run = _on(backend, works[figure])
     print(json.dumps({figure: max(n / run() for _ in range(3))}))
 """
 
@@ -93,8 +99,9 @@ def _local(tree: Path, figure: str, backend: str) -> dict[str, float]:
     return got
 
 
-def _module(tree: Path, name: str) -> dict[str, float]:
-    """``bench.<name>.run()`` in `tree`: each row's figure (asyncio), by name and unit."""
+def _module(tree: Path, name: str, smaller: set[str]) -> dict[str, float]:
+    """``bench.<name>.run()`` in `tree`: each row's figure (asyncio), by name and unit;
+    the keys of figures where lower is better are added to `smaller`."""
     got = run_child_json("bench.report", "module_rows", {"name": name, "quick": False},
                          MODULE_TIMEOUT, root=tree)
     if "rows" not in got:
@@ -106,12 +113,12 @@ def _module(tree: Path, name: str) -> dict[str, float]:
             key = f"{row['figure']} [{row.get('unit', '')}]"
             figures[key] = float(ours["value"])
             if not row.get("higher_is_better", True):
-                SMALLER_IS_BETTER.add(key)
+                smaller.add(key)
     return figures
 
 
 def _report(label: str, old: list[dict[str, float]], new: list[dict[str, float]],
-            tolerance: float) -> bool:
+            tolerance: float, smaller_is_better: frozenset[str] | set[str]) -> bool:
     """Print each figure's medians and new/old; True if one got worse than `tolerance`."""
     worse = False
     for key in old[0]:
@@ -122,11 +129,11 @@ def _report(label: str, old: list[dict[str, float]], new: list[dict[str, float]]
             continue
         ratios = [b / a for a, b in pairs]
         ratio = statistics.median(ratios)
-        smaller = key in SMALLER_IS_BETTER
+        smaller = key in smaller_is_better
         regressed = ratio > 1 + tolerance if smaller else ratio < 1 - tolerance
         worse |= regressed
         unit = "B" if key in ("idle_rss", "idle_bytes") else "/s" if key in COUNTS else ""
-        mark = ("  BIGGER" if smaller else "  SLOWER") if regressed else ""
+        mark = "  WORSE" if regressed else ""
         old_median = statistics.median(a for a, _ in pairs)
         new_median = statistics.median(b for _, b in pairs)
         print(f"{label} {key:24} old {_number(old_median):>11}{unit}  "
@@ -160,19 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"old: {old_tree}\nnew: {new_tree}\n")
     worse = False
     if args.only and args.only not in COUNTS:
-        old, new = [], []
+        old, new, smaller = [], [], set[str]()
         for _ in range(args.rounds):
-            old.append(_module(old_tree, args.only))
-            new.append(_module(new_tree, args.only))
-        worse = _report(args.only, old, new, args.tolerance)
+            old.append(_module(old_tree, args.only, smaller))
+            new.append(_module(new_tree, args.only, smaller))
+        worse = _report(args.only, old, new, args.tolerance, smaller)
         return 1 if worse else 0
     for backend in ("asyncio", "trio"):
-        for figure in [args.only] if args.only else COUNTS:
+        for figure in [args.only] if args.only else DEFAULT:
             old, new = [], []
             for _ in range(args.rounds):
                 old.append(_local(old_tree, figure, backend))
                 new.append(_local(new_tree, figure, backend))
-            worse |= _report(f"{backend:8}", old, new, args.tolerance)
+            worse |= _report(f"{backend:8}", old, new, args.tolerance, SMALLER_IS_BETTER)
     if worse:
         print(f"\nworse by more than {args.tolerance:.0%} where marked")
     return 1 if worse else 0

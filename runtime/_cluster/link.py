@@ -135,8 +135,10 @@ class Link:
         self.kernel = kernel
         # On asyncio a plain TCP stream is read from its transport (see link_io).
         receiving: anyio.abc.ByteReceiveStream = stream
+        # There, each read is also handled in the transport's callback (`_on_data`).
+        self._receiver: TransportReceiver | None = None
         if kernel.name == "asyncio" and asyncio_transport(stream) is not None:
-            receiving = TransportReceiver(stream)
+            receiving = self._receiver = TransportReceiver(stream)
         # Every record either way is tagged with this connection's keys (see _wire.records).
         self.reader = wire.FrameReader(
             receiving, max_frame_size=max_frame_size, opener=keys.opener()
@@ -237,9 +239,14 @@ class Link:
         self.close(reason or "retired")
 
     def close(self, reason: str) -> None:
-        """End the link (idempotent); what waits on it fails with `NodeDownError`."""
+        """End the link (idempotent); what waits on it fails with `NodeDownError`.
+
+        No frame read after this is handled, as when the reader task is cancelled.
+        """
         if self.closed_reason is None:
             self.closed_reason = reason
+        if self._receiver is not None:
+            self._receiver.sink = _discard
         if self._scope is not None:
             self._scope.cancel()
 
@@ -332,8 +339,15 @@ class Link:
     # -- receiving ------------------------------------------------------------------------
 
     async def _read(self) -> None:
+        """The reader task: frames in, each to its handler, until the stream ends.
+
+        On asyncio's plain TCP the reads go to `_on_data` from the transport's callback
+        once this task waits (no wake-up of this task per read); the task then sees
+        only the end of the stream or its error, as it would otherwise.
+        """
         reader = self.reader
-        dispatch = self._dispatch
+        if self._receiver is not None and self.closed_reason is None:
+            self._receiver.sink = self._on_data
         while True:
             try:
                 frames = await reader.receive_batch()
@@ -341,20 +355,53 @@ class Link:
                 self.closed_reason = self.closed_reason or "the peer closed the connection"
                 return
             except wire.FrameDecodeError as error:
-                log.warning("%s: dropped a malformed frame from %s: %s",
-                            self.handler.node, self.peer, error)
+                self._malformed(error)
                 continue
             for frame in frames:
-                # A frame this node cannot act on (a bad ref text, a name that does not
-                # resolve, a bug) costs that frame only: not the link, not the node.
-                # (A try block costs nothing in CPython 3.11 until it catches.)
-                try:
-                    dispatch[type(frame)](self, frame)
-                except _PeerLeft:
+                if not self._handle(frame):
                     return
-                except Exception as error:
-                    log.warning("%s: dropped a %s frame from %s: %r", self.handler.node,
-                                type(frame).__name__, self.peer, error)
+
+    def _on_data(self, chunk: bytes) -> None:
+        """Handle the frames `chunk` completes (a read, from the transport's callback).
+
+        Errors are the reader task's: a broken record or an oversized frame closes the
+        link, a malformed frame is dropped, a Goodbye ends the link.
+        """
+        reader = self.reader
+        try:
+            reader.feed(chunk)
+            while True:
+                try:
+                    frame = reader.next_buffered()
+                except wire.FrameDecodeError as error:
+                    self._malformed(error)
+                    continue
+                if frame is None:
+                    return
+                if not self._handle(frame):
+                    self.close("the peer left")  # keeps the reason the Goodbye gave
+                    return
+        except wire.FrameError as error:
+            log.warning("%s: closing link to %s: %s", self.handler.node, self.peer, error)
+            self.close(f"protocol error: {error}")
+
+    def _handle(self, frame: wire.SessionFrame) -> bool:
+        """Hand `frame` to its handler; False once the peer has said Goodbye."""
+        # A frame this node cannot act on (a bad ref text, a name that does not
+        # resolve, a bug) costs that frame only: not the link, not the node.
+        # (A try block costs nothing in CPython 3.11 until it catches.)
+        try:
+            self._dispatch[type(frame)](self, frame)
+        except _PeerLeft:
+            return False
+        except Exception as error:
+            log.warning("%s: dropped a %s frame from %s: %r", self.handler.node,
+                        type(frame).__name__, self.peer, error)
+        return True
+
+    def _malformed(self, error: wire.FrameDecodeError) -> None:
+        log.warning("%s: dropped a malformed frame from %s: %s",
+                    self.handler.node, self.peer, error)
 
     def _on_heartbeat(self, frame: wire.Heartbeat) -> None:
         self.detector.heartbeat(self.kernel.now())
@@ -363,3 +410,7 @@ class Link:
         self.peer_left = True
         self.closed_reason = f"the peer left ({frame.reason or 'goodbye'})"
         raise _PeerLeft
+
+
+def _discard(chunk: bytes) -> None:
+    """The sink of a closed link's receiver: what still arrives is not handled."""

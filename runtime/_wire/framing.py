@@ -181,6 +181,36 @@ class FrameReader:
                 break
         return frames
 
+    def feed(self, chunk: bytes) -> None:
+        """Take `chunk`, bytes of the stream that arrived outside `receive` (a receiver
+        that hands each read to a callback, see `runtime._wire.link_io`); read what it
+        completes with `next_buffered`. Raises `RecordError` as `receive` would.
+
+        Only while no `receive` is buffering (the receiving task waits on the stream,
+        or there is none): bytes must reach the buffer in stream order.
+        """
+        self.bytes_received += len(chunk)
+        if self._opener is None:
+            self._buffer += chunk
+        else:
+            self._opener.open_into(chunk, self._buffer)
+
+    def next_buffered(self) -> SessionFrame | None:
+        """The next complete frame already buffered, decoded; None when there is none.
+
+        Raises `FrameError` for a length over the limit (close the connection) and
+        `FrameDecodeError` for a malformed body, which is consumed: the next call reads
+        the frame after it. Once nothing complete is left, the consumed bytes are
+        dropped, so the buffer holds only the start of a frame, as after a `receive`.
+        """
+        span = self._buffered_span()
+        if span is None:
+            if self._pos:
+                del self._buffer[: self._pos]
+                self._pos = 0
+            return None
+        return self._decode(*span)
+
     def __aiter__(self) -> FrameReader:
         return self
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -218,6 +219,13 @@ class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):
     `max_bytes`), raises `anyio.EndOfStream` at the peer's end of stream and
     `anyio.BrokenResourceError` when the connection failed; it checkpoints when data
     is there at once, and cancelling a wait loses nothing.
+
+    With `sink` set, every read that finds nothing queued goes to ``sink(chunk)``
+    straight from the transport's callback (reads queued before it was set still come
+    out of `receive` first, so the order holds); `receive` then returns only what was
+    queued and, after that, end of stream or the connection's error. This saves a task
+    wake-up per read: on a link that answers asks, a loop turn on each side of each
+    round trip. The sink must not raise (the transport would close the connection).
     """
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
@@ -234,6 +242,9 @@ class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):
         self._lost = transport.is_closing()
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
+        # Set by the owner: each read then goes to it, from the transport's callback,
+        # instead of waking a task that waits in `receive` (see `sink` in the docstring).
+        self.sink: Callable[[bytes], None] | None = None
         transport.set_protocol(self)
         if not self._lost:
             transport.resume_reading()
@@ -241,6 +252,10 @@ class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):
     # -- the protocol side (called by the transport) ------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None and not self._chunks:
+            sink(bytes(data))  # `bytes` of a bytes object is that object: no copy
+            return
         self._chunks.append(bytes(data))
         self._buffered += len(data)
         if self._buffered > READ_HIGH_WATER and not self._paused:

@@ -155,3 +155,13 @@ def test_summary_json_round_trips_through_json() -> None:
     assert issue["idle mesh CPU per node, 40 nodes"]["met"] is None
     assert [entry["figure"] for entry in document["other_targets"]] == [
         "ask, async receive", "restart latency, median"]
+
+
+def test_remote_tell_takes_bench_clusters_own_paired_row_by_its_name() -> None:
+    rows = _rows()
+    rows["cluster"] = [Row("remote tell, pipelined", "msgs/s", Result(1.2e6, 1)),
+                       _paired("remote tell vs local tell (same process, in turns)",
+                               [62, 60, 70], [100, 100, 100])]
+    line = {line.label: line for line in build_summary(rows)}["remote tell vs local tell"]
+    assert line.figure == "cluster: remote tell vs local tell (same process, in turns)"
+    assert line.paired and line.ratio == 0.62 and line.met is True

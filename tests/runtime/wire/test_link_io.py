@@ -209,6 +209,37 @@ async def test_the_receiver_ends_as_anyio_would() -> None:
 
 
 @asyncio_only
+async def test_a_sink_takes_each_read_after_what_was_queued_and_receive_sees_the_end() -> None:
+    async with socket_pair() as (ours, theirs):
+        await theirs.send(b"queued")
+        receiver = TransportReceiver(ours)
+        with anyio.fail_after(5):
+            while not receiver._chunks:  # noqa: ASYNC110 - the receiver's own state
+                await anyio.sleep(0.001)
+        sunk: list[bytes] = []
+        arrived = anyio.Event()
+
+        def sink(chunk: bytes) -> None:
+            sunk.append(chunk)
+            arrived.set()
+
+        receiver.sink = sink
+        await theirs.send(b"later")
+        with anyio.fail_after(5):
+            while len(receiver._chunks) < 2:  # noqa: ASYNC110 - "later" queues behind
+                await anyio.sleep(0.001)
+            assert sunk == []
+            assert await receiver.receive() == b"queued"
+            assert await receiver.receive() == b"later"
+            await theirs.send(b"straight")
+            await arrived.wait()
+        assert sunk == [b"straight"]
+        await theirs.send_eof()
+        with anyio.fail_after(5), pytest.raises(anyio.EndOfStream):
+            await receiver.receive()
+
+
+@asyncio_only
 async def test_the_receiver_pauses_reading_past_its_high_water_mark() -> None:
     async with socket_pair() as (ours, theirs):
         receiver = TransportReceiver(ours)

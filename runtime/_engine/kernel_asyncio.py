@@ -37,10 +37,12 @@ class AsyncioKernel(Kernel):
         finally:
             bucket.discard(slot)
 
-    async def answered(self, slot: asyncio.Future[Any]) -> Any:
+    async def answered(self, slot: asyncio.Future[Any], after_drain: bool) -> Any:
         # Retrieved before the yield: a caller cancelled there must not leave a failed
         # answer "never retrieved" (asyncio would log it when the future is collected).
         slot.exception()
+        # One yield is enough after a drain too: the loop runs callbacks in order, and
+        # the woken worker's was queued first.
         await asyncio.sleep(0)
         return slot.result()
 

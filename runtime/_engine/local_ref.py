@@ -75,7 +75,10 @@ class LocalRef(ActorRef[M]):
                 started = kernel.now()
                 run_ask(cell, Envelope(message, None, slot))
                 if slot.done():
-                    return await kernel.answered(slot)
+                    # What the turn left to the dispatcher (its own stop, a parent's
+                    # decision on its failure, mail to others) runs before the asker
+                    # resumes, as when a worker runs the turn (`Kernel.answered`).
+                    return await kernel.answered(slot, cell.dispatcher.draining)
                 if timeout is not None:  # reply_later or stash took the slot
                     timeout = max(timeout - (kernel.now() - started), 0.0)
                 return await self._wait(kernel, slot, timeout)

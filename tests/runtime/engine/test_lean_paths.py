@@ -179,3 +179,29 @@ async def test_an_asker_cancelled_after_a_failed_answer_leaves_nothing_unretriev
         del system, later
         gc.collect()  # a failed future nobody retrieved is logged when collected
     assert "never retrieved" not in caplog.text
+
+
+class _Quitter(Actor[str]):
+    def receive(self, message: str) -> str:
+        if message == "fail":
+            raise LookupError("no such thing")
+        if message == "stop":
+            self.context.stop()
+        return message
+
+
+async def test_when_an_ask_returns_what_its_turn_set_off_has_run() -> None:
+    # As when a worker runs the turn: the stop the handler asked for, or its parent's
+    # decision on its failure, is done before the asker resumes (trio orders a batch at
+    # random, hence the rounds).
+    async with ActorSystem("lean") as system:
+        for _ in range(20):
+            quitter = system.spawn(_Quitter)
+            assert await quitter.ask("hello") == "hello"  # started: now idle
+            assert await quitter.ask("stop") == "stop"
+            assert not quitter.is_alive
+            failing = system.spawn(_Quitter)
+            assert await failing.ask("hello") == "hello"
+            with pytest.raises(ActorCrashedError, match="no such thing"):
+                await failing.ask("fail")
+            assert not failing.is_alive  # no supervisor: the failure stopped it

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import pkgutil
 import re
 import subprocess
@@ -50,6 +51,8 @@ RESULTS = Path(__file__).parent / "results"
 # Each full run's judged figures, for issue 15's range over the last three runs.
 HISTORY = RESULTS / "history.json"
 HISTORY_KEEP = 30
+# What the figures depend on, for telling runs of the same code apart (`_code_version`).
+_CODE = ("actors", "runtime", "supervisors", "bench", "pyproject.toml")
 # Seconds each other module may take before it is killed and shows as n/a. A deadline
 # only guards against a hang: it is about three times what the module took on this
 # 2-core machine with every core busy (routing_rules 45+ s, routing 90 s, mesh 85 s,
@@ -166,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     full = not (args.quick or args.only)
 
     started = time.perf_counter()
+    load_before = _load()
     by_module: dict[str, list[Row]] = {}
     seconds: dict[str, float] = {}
     if args.only in (None, *SUITE):
@@ -197,12 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         print(f"\nall figures ({elapsed:.0f} s)\n{format_table(every)}")
         print(legend(every))
-        _summarise(by_module, seconds, elapsed, write=full)
+        _summarise(by_module, seconds, elapsed, (load_before, _load()), write=full)
     return 0
 
 
 def _summarise(by_module: Mapping[str, Sequence[Row]], seconds: Mapping[str, float],
-               elapsed: float, write: bool) -> None:
+               elapsed: float, load: tuple[float, float], write: bool) -> None:
     """Print issue 15's table and every other targeted row; on a full run, write them
     to summary.json and this run's figures to history.json (for the range over runs)."""
     code = _code_version()
@@ -212,13 +216,14 @@ def _summarise(by_module: Mapping[str, Sequence[Row]], seconds: Mapping[str, flo
     others = other_targets(by_module, lines)
     print(f"\n{format_lines(lines)}\n\n{format_other(others)}")
     per_module = ", ".join(f"{name} {s:.0f} s" for name, s in seconds.items())
-    print(f"\ntime per module: {per_module}; total {elapsed:.0f} s ({elapsed / 60:.1f} min)")
+    print(f"\ntime per module: {per_module}; total {elapsed:.0f} s ({elapsed / 60:.1f} min); "
+          f"load average {load[0]:.1f} before, {load[1]:.1f} after ({os.cpu_count()} cores)")
     if not write:
         return
     every = [row for rows in by_module.values() for row in rows]
     date = datetime.now(UTC).isoformat(timespec="seconds")
     top = {**summary_json(lines, others), "code": code, "seconds": dict(seconds),
-           "total_seconds": round(elapsed, 1)}
+           "total_seconds": round(elapsed, 1), "load_average": load}
     write_json(RESULTS / "summary.json", every, {}, quick=False, top=top)
     history.append(history_entry(lines, code, date))
     HISTORY.write_text(json.dumps(history[-HISTORY_KEEP:], indent=1) + "\n")
@@ -226,9 +231,12 @@ def _summarise(by_module: Mapping[str, Sequence[Row]], seconds: Mapping[str, flo
 
 
 def _code_version() -> str:
-    """The commit the run measured, with "+changes" when the code differs from it (the
-    results directory aside), so the range over runs only mixes runs of the same code."""
+    """Which code the run measured: a hash of the committed source (bench/results and
+    the docs aside, so committing results or docs keeps it), with "+changes-<hash>"
+    when the work tree differs from it, so the range over runs mixes only runs of the
+    same code."""
     root = Path(__file__).resolve().parent.parent
+    paths = ["--", *_CODE, ":(exclude)bench/results"]
 
     def git(*command: str) -> str:
         try:
@@ -236,15 +244,26 @@ def _code_version() -> str:
                                   text=True, timeout=10, check=True)
         except (OSError, subprocess.SubprocessError):
             return ""
-        return done.stdout.strip()
+        return done.stdout
 
-    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                  ":(exclude)bench/results")
-    if changed:
-        changes = git("diff", "HEAD", "--", ".", ":(exclude)bench/results")
-        commit += "+changes-" + hashlib.sha1(changes.encode()).hexdigest()[:8]
-    return commit
+    # ls-tree takes no pathspec magic: the results are left out here.
+    tree = [line for line in git("ls-tree", "-r", "HEAD", "--", *_CODE).splitlines()
+            if "\tbench/results/" not in line]
+    if not tree:
+        return "unknown"
+    version = hashlib.sha1("\n".join(tree).encode()).hexdigest()[:12]
+    changes = git("diff", "HEAD", *paths)
+    if changes:
+        version += "+changes-" + hashlib.sha1(changes.encode()).hexdigest()[:8]
+    return version
+
+
+def _load() -> float:
+    """The one-minute load average: how busy the machine was around the figures."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def _load_history() -> list[dict[str, Any]]:

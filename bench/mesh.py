@@ -8,9 +8,11 @@ machine shares):
 
 - mesh formation: seconds from the last node's ready line until every node has seen
   every other come up (a full mesh, N x (N - 1) links' worth of `NodeUp`);
-- idle CPU: after the mesh formed and `SETTLE` seconds passed, the CPU time each node
-  process used over `IDLE_WINDOW` seconds, as a percentage of one core (psutil), mean
-  and highest; heartbeats and the failure detector are what runs;
+- idle CPU: after the mesh formed and `SETTLE` seconds passed, the CPU time (user and
+  system) each node process used over `IDLE_WINDOW` seconds, as a percentage of one
+  core (psutil), mean and highest, with the wake-ups per second (voluntary context
+  switches) beside it; heartbeats and the failure detector are what runs, and nothing
+  of this process reaches the nodes meanwhile (it only sleeps);
 - RSS per node: resident memory of each node process then, mean and highest (psutil);
 - failure detection: the last node is killed with SIGKILL (no goodbye); seconds until
   every survivor has seen its `NodeDown`: the slowest survivor, and the median.
@@ -53,8 +55,12 @@ RESULTS = ROOT / "bench" / "results" / "mesh.json"
 COOKIE = "bench-mesh-cookie"
 FULL_NODES = (20, 40)
 QUICK_NODES = (4,)
-SETTLE = 2.0  # seconds after formation before idle CPU is measured
-IDLE_WINDOW = 5.0
+# Seconds after formation before idle CPU is measured: past the 2 s for which a
+# duplicate connection made during the joins stays open (RETIRE_GRACE).
+SETTLE = 3.0
+# The kernel counts CPU time in 10 ms ticks: over 10 s, a node at 0.3% of a core used
+# three of them, so the window must not be much shorter.
+IDLE_WINDOW = 10.0
 START_DEADLINE = 240.0  # for all N interpreters to print ready, on a loaded machine
 FORM_DEADLINE = 120.0
 DETECT_DEADLINE = 60.0
@@ -168,11 +174,14 @@ def measure(count: int) -> dict[str, Result]:
         time.sleep(SETTLE)  # let the joins' traffic die down: idle is what is measured
         processes = [psutil.Process(node.process.pid) for node in nodes]
         before = [sum(p.cpu_times()[:2]) for p in processes]
+        switches = [p.num_ctx_switches().voluntary for p in processes]
         started = time.monotonic()
         time.sleep(IDLE_WINDOW)
         elapsed = time.monotonic() - started
         cpu = [100 * (sum(p.cpu_times()[:2]) - b) / elapsed
                for p, b in zip(processes, before, strict=True)]
+        wakeups = [(p.num_ctx_switches().voluntary - s) / elapsed
+                   for p, s in zip(processes, switches, strict=True)]
         rss = [p.memory_info().rss for p in processes]
         victim, survivors = nodes[-1], nodes[:-1]
         killed_at = time.time()
@@ -184,7 +193,8 @@ def measure(count: int) -> dict[str, Result]:
     return {
         "formation": Result(formed - last_ready, count, f"s after the last ready; {note}"),
         "idle_cpu": Result(statistics.mean(cpu), count,
-                           f"% of a core per node, mean (highest {max(cpu):.2f}%)"),
+                           f"% of a core per node, mean (highest {max(cpu):.2f}%;"
+                           f" {statistics.mean(wakeups):.0f} wake-ups/s per node)"),
         "rss": Result(statistics.mean(rss) / 2**20, count,
                       f"MB per node, mean (highest {max(rss) / 2**20:.1f} MB)"),
         "detection": Result(max(detections), count - 1,

@@ -245,10 +245,22 @@ class RemoteDelivery:
         self.deliver(frame.target, frame.payload, frame.sender)
 
     def on_tell_many(self, link: Link, frame: wire.TellMany) -> None:
-        deliver = self.deliver
         target, sender = frame.target, frame.sender
-        for payload in frame.payloads:
-            deliver(target, payload, sender)
+        cell = self.local_target(target)
+        if cell is None or sender is not None or cell.mailbox_spec is not None:
+            deliver = self.deliver
+            for payload in frame.payloads:
+                deliver(target, payload, sender)
+            return
+        # The hot case (sender-less tells to an unbounded mailbox, the bulk of remote
+        # traffic): the target is looked up once per frame, not once per message (no
+        # handler runs while this loops, so it cannot stop in between), and the
+        # messages are decoded and told in one loop without `deliver`'s checks.
+        label = cell.label
+        self.codec.decode_each(
+            frame.payloads, cell.ref.tell,
+            lambda payload, error: self.host.dead_letter(payload, label, str(error)),
+        )
 
     def deliver(self, target: int | str, payload: bytes, sender: str | None) -> None:
         """Decode one told message and post it to its local actor (or dead letters)."""

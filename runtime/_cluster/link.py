@@ -1,10 +1,12 @@
 """One authenticated connection to a peer node, and the frames that cross it.
 
-A link runs three tasks in its own task group: the frame writer (batches frames into
-few socket writes), the reader (decodes frames and hands each to its handler) and the
-heartbeat sender. It ends when the peer closes, a frame breaks the protocol, the
-failure detector gives up on the peer, or the node shuts down; then every ask waiting
-on it fails with `NodeDownError` at once.
+A link runs two tasks in its own task group: the frame writer (batches frames into few
+socket writes) and the reader (decodes frames and hands each to its handler). Its
+heartbeats and failure checks are not its own: the node's one timer for all links
+(`runtime._cluster.links`) calls `keep_alive` once per heartbeat interval. It ends
+when the peer closes, a frame breaks the protocol, the failure detector gives up on
+the peer, or the node shuts down; then every ask waiting on it fails with
+`NodeDownError` at once.
 
 The link knows nothing of actors: what a frame means is its `LinkHandler`'s business.
 `FRAME_HANDLERS` is the one table from frame type to handler method.
@@ -16,7 +18,6 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from functools import partial
 from typing import Any, Protocol
 
 import anyio
@@ -147,6 +148,9 @@ class Link:
             stream, max_frame_size=max_frame_size, high_water=buffer_size,
             backend=kernel.name, sealer=keys.sealer(),
         )
+        # tell(target, payload): queue a sender-less tell of an encoded message; False
+        # as for `send`. The writer's own method, bound: it is called once per message.
+        self.tell: Callable[[int | str, bytes], bool] = self.writer.try_tell
         # Asks sent over this link and not answered yet: corr -> reply slot.
         self.pending: dict[int, Any] = {}
         # Flow control of `send` (see `runtime._cluster.credits`): what the sender may
@@ -163,6 +167,13 @@ class Link:
         self._tasks: anyio.abc.TaskGroup | None = None
         self.peer_left = False  # the peer said Goodbye: it left, it did not fail
         self.since = kernel.now()  # when the connection was made (for link age)
+        # Liveness (see keep_alive): the peer is heard from as of now, and the frame
+        # counters as the last keep_alive (or heartbeat) saw them.
+        detector.heartbeat(self.since)
+        self.heartbeats_sent = 0
+        self.heartbeats_received = 0
+        self._queued_mark = 0
+        self._received_mark = 0
         # Handler methods are bound to the handler, the link's own are plain functions:
         # either way an entry is called as entry(link, frame).
         self._dispatch: dict[type[wire.SessionFrame], Callable[[Link, Any], None]] = {
@@ -172,13 +183,12 @@ class Link:
 
     # -- running ------------------------------------------------------------------------
 
-    async def run(self, heartbeat_interval: float) -> None:
+    async def run(self) -> None:
         """Serve the link until it closes; always ends by failing what waits on it.
 
         Never raises but for cancellation: a lost connection or a protocol error
         closes this link only, never the node that runs it.
         """
-        self.detector.heartbeat(self.kernel.now())
         try:
             async with anyio.create_task_group() as tasks:
                 self._scope = tasks.cancel_scope
@@ -186,7 +196,6 @@ class Link:
                 if self.retired:
                     tasks.start_soon(self._close_after, RETIRE_GRACE, self.closed_reason)
                 tasks.start_soon(self._guarded, self.writer.run)
-                tasks.start_soon(self._guarded, partial(self._heartbeats, heartbeat_interval))
                 await self._guarded(self._read)
                 tasks.cancel_scope.cancel()
         finally:
@@ -262,11 +271,24 @@ class Link:
         self._flushing = None
         self.close(reason)
 
-    async def _heartbeats(self, interval: float) -> None:
-        kernel = self.kernel
-        for seq in itertools.count():
-            self.send(wire.Heartbeat(seq, kernel.now()))
-            await anyio.sleep(interval)
+    def keep_alive(self, now: float) -> None:
+        """One heartbeat interval passed (the node's timer calls this for every link).
+
+        Traffic counts as liveness both ways: frames that arrived since the last call
+        count as a heartbeat arriving `now` (a heartbeat itself is recorded when it
+        arrives), and a heartbeat goes out only if nothing was queued to the peer since
+        the last call. So a busy link carries no heartbeats, and the peer hears from an
+        idle one at least every two intervals.
+        """
+        received = self.reader.frames_received
+        if received != self._received_mark:
+            self._received_mark = received
+            self.detector.heartbeat(now)
+        writer = self.writer
+        if writer.frames_queued == self._queued_mark and not writer.pending:
+            self.heartbeats_sent += 1
+            self.send(wire.Heartbeat(self.heartbeats_sent, now))
+        self._queued_mark = writer.frames_queued
 
     def _fail_pending(self) -> None:
         waiters, self.credit_waiters = self.credit_waiters, {}
@@ -303,14 +325,6 @@ class Link:
             return False
         except wire.FrameError as error:
             raise SerializationError(f"a {type(frame).__name__} frame", str(error)) from None
-        return True
-
-    def tell(self, target: int | str, payload: bytes) -> bool:
-        """Queue a sender-less tell of an encoded message; False as for `send`."""
-        try:
-            self.writer.tell_nowait(target, payload)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
         return True
 
     def start_soon(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -405,6 +419,8 @@ class Link:
 
     def _on_heartbeat(self, frame: wire.Heartbeat) -> None:
         self.detector.heartbeat(self.kernel.now())
+        self.heartbeats_received += 1
+        self._received_mark = self.reader.frames_received  # keep_alive: already counted
 
     def _on_goodbye(self, frame: wire.Goodbye) -> None:
         self.peer_left = True

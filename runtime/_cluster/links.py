@@ -1,7 +1,8 @@
 """The link table: accepting and dialling connections, one live link per peer.
 
 `Links` listens, runs the handshake both ways, keeps `table` (peer name -> the link in
-use) and closes links whose failure detector gives up. It decides nothing about which
+use), and runs the node's one timer for every link's heartbeats and failure checks
+(`_keep_alive`), which closes links whose failure detector gives up. It decides nothing about which
 nodes to dial (that is `runtime._cluster.membership`); it tells the cluster when a peer
 comes up (`on_up`) and goes down (`on_down`).
 """
@@ -9,15 +10,17 @@ comes up (`on_up`) and goes down (`on_down`).
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup
 
 from actors.errors import AuthenticationError, NodeDownError
+from runtime._cluster.alarm import Alarm
 from runtime._cluster.link import Link, LinkHandler
 from runtime._cluster.phi import PhiAccrualDetector
 from runtime._wire.handshake import (
@@ -151,6 +154,7 @@ class Links:
         self._on_up = on_up
         self._on_down = on_down
         self._task_group: TaskGroup | None = None
+        self._alarm: Alarm | None = None  # the keep-alive timer's, once it runs
         self.closing = False
 
     async def start(
@@ -164,7 +168,7 @@ class Links:
         port = listener.extra(SocketAttribute.local_port)
         self.node = node_name(name, host, port, advertise)
         task_group.start_soon(self._serve, listener, name="repertory-listener")
-        task_group.start_soon(self._watch_detectors, name="repertory-failure-detector")
+        task_group.start_soon(self._keep_alive, name="repertory-keep-alive")
         return self.node
 
     async def _serve(self, listener: Any) -> None:
@@ -176,7 +180,7 @@ class Links:
 
     async def _accepted(self, stream: ByteStream, peer: PeerInfo) -> None:
         link = self._adopt(stream, peer, outgoing=False)
-        await link.run(self.heartbeat_interval)
+        await link.run()
 
     async def close(self) -> None:
         """Say goodbye to every peer (they see this node leave, not fail)."""
@@ -202,7 +206,7 @@ class Links:
             raise _handshake_failure(target, error) from None
         link = self._adopt(stream, peer, outgoing=True)
         assert self._task_group is not None
-        self._task_group.start_soon(link.run, self.heartbeat_interval, name=f"link-{link.peer}")
+        self._task_group.start_soon(link.run, name=f"link-{link.peer}")
         active = self.table.get(peer.node)
         if active is None:
             closed = NodeDownError(peer.node, "the link closed while it was being set up")
@@ -234,6 +238,8 @@ class Links:
                 return link
             existing.retire("replaced by a newer connection")
         self.table[peer] = link
+        if self._alarm is not None:  # the timer may sleep past this link's first check
+            self._alarm.due(detector.suspected_at())
         if existing is None:
             self._on_up(link)
         return link
@@ -245,13 +251,45 @@ class Links:
         del self.table[link.peer]
         self._on_down(link, reason)
 
-    async def _watch_detectors(self) -> None:
-        """Close every link whose failure detector gives up on its peer."""
+    async def _keep_alive(self) -> None:
+        """The node's one timer for every link's heartbeats and failure checks.
+
+        Once per heartbeat interval it calls each link's `keep_alive` (a heartbeat on
+        each link that sent nothing since the last tick; see `Link.keep_alive`). Its
+        ticks fall on a grid of the wall clock, so that nodes whose clocks agree (every
+        process of one machine, NTP-synced hosts) send in step and each reads its peers'
+        heartbeats in a few wake-ups rather than one per peer. Between ticks it wakes
+        only when a link's failure detector would give up (`suspected_at`), and then
+        closes that link; with no links it sleeps until one comes.
+        """
         kernel = self.handler.kernel
+        alarm = self._alarm = Alarm(kernel)
+        interval = self.heartbeat_interval
+        next_tick = math.inf
         while True:
             now = kernel.now()
+            if not self.table:
+                next_tick = math.inf
+            elif next_tick == math.inf:  # the first link since there were none
+                next_tick = now + _until_tick(interval)
+            elif now >= next_tick:
+                for link in list(self.table.values()):
+                    link.keep_alive(now)
+                next_tick = now + _until_tick(interval)
+            wake = next_tick
             for link in list(self.table.values()):
-                if not link.detector.available(now):
-                    silence = now - (link.detector.last_heartbeat or now)
-                    link.close(f"no heartbeat for {silence:.1f} s (failure detector)")
-            await anyio.sleep(self.heartbeat_interval / 2)
+                at = link.detector.suspected_at()
+                if at <= now:
+                    if link.is_open:
+                        silence = now - (link.detector.last_heartbeat or now)
+                        link.close(f"no heartbeat for {silence:.1f} s (failure detector)")
+                elif at < wake:
+                    wake = at
+            await alarm.sleep_until(wake)
+
+
+def _until_tick(interval: float) -> float:
+    """Seconds to the next point of the `interval` grid of the wall clock that is at
+    least half an interval away (never a second tick right after one)."""
+    delay = interval - time.time() % interval
+    return delay if delay >= interval / 2 else delay + interval

@@ -20,8 +20,9 @@ class MemberInfo(msgspec.Struct, frozen=True):
     `status` is ``self`` (the node that answers), ``up`` (linked, heartbeats on time)
     or ``suspect`` (linked, but its failure detector's phi is past the threshold).
     `phi` is the failure detector's suspicion (0 for self), `link_age` the seconds
-    since the current connection was made, `last_heartbeat` the seconds since the last
-    heartbeat arrived; the counters are of this connection only.
+    since the current connection was made, `last_heartbeat` the seconds since the peer
+    was last heard from (a heartbeat, or other frames, which count as one at the
+    heartbeat tick after they arrive); the counters are of this connection only.
     """
 
     node: str

@@ -14,11 +14,16 @@ Names learned from peers are bounded, because a peer could send any: at most
 link, with the reason logged), they are dialled with the same growing back-off, and
 one that has not been linked for `FORGET_AFTER` seconds is forgotten. Seeds are never
 forgotten.
+
+The dialling task wakes only when something is due (a dial after its back-off, a
+name to forget) or changed (a link closed, names learned, a dial ended): a node whose
+targets are all linked does nothing at all.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +32,7 @@ from anyio.abc import TaskGroup
 
 from actors import ActorRef
 from actors.messages import NodeDown, NodeUp
+from runtime._cluster.alarm import Alarm
 from runtime._cluster.links import DialFailure, Links, parse_address
 from runtime._wire import framing as wire
 
@@ -73,6 +79,7 @@ class Membership:
         self._dialing: set[str] = set()
         self.subscribers: dict[ActorRef[Any], None] = {}
         self._task_group: TaskGroup | None = None
+        self._alarm: Alarm | None = None  # the dialling task's, once it runs
 
     @property
     def members(self) -> frozenset[str]:
@@ -81,6 +88,7 @@ class Membership:
 
     async def start(self, task_group: TaskGroup) -> None:
         self._task_group = task_group
+        self._alarm = Alarm(self.links.handler.kernel)
         for seed in self._seeds:
             await self._add_seed(seed)
         task_group.start_soon(self._maintain, name="repertory-membership")
@@ -155,6 +163,7 @@ class Membership:
             else:
                 learned.due, learned.backoff = now + FIRST_BACKOFF, FIRST_BACKOFF
                 learned.since = now
+        self._changed()
         self.notify(NodeDown(link.peer, reason))
 
     def on_members(self, link: Link, frame: wire.Members) -> None:
@@ -180,6 +189,7 @@ class Membership:
         now = self._now()
         for node in new:
             targets[node] = _Target(seed=False, since=now)
+        self._changed()
 
     def _linked(self, key: str, target: _Target) -> None:
         if target.failure is not None:
@@ -208,21 +218,33 @@ class Membership:
         # A "host:port" seed that dialled us first is linked under its name.
         return "@" not in key and any(node.endswith("@" + key) for node in table)
 
+    def _changed(self) -> None:
+        """Targets or links changed: the dialling task looks again now."""
+        if self._alarm is not None:
+            self._alarm.due(-math.inf)
+
     async def _maintain(self) -> None:
         """Dial every target that is not linked and is due; forget learned ones that
-        have not been linked for `FORGET_AFTER` seconds."""
+        have not been linked for `FORGET_AFTER` seconds. Sleeps until the next of
+        those moments, or until `_changed`."""
         kernel = self.links.handler.kernel
+        assert self._alarm is not None
         while True:
             now = kernel.now()
+            wake = math.inf
             forgotten = 0
             for key, target in list(self.targets.items()):
                 if key in self._dialing or self._is_linked(key, target):
                     continue
-                if not target.seed and now - target.since > FORGET_AFTER:
-                    del self.targets[key]
-                    forgotten += 1
-                    continue
+                if not target.seed:
+                    forget_at = target.since + FORGET_AFTER
+                    if now >= forget_at:
+                        del self.targets[key]
+                        forgotten += 1
+                        continue
+                    wake = min(wake, forget_at)
                 if target.due > now:
+                    wake = min(wake, target.due)
                     continue
                 if not target.seed and key < self.node and target.backoff == 0.0:
                     continue  # the smaller node dials; we wait for it (unless it failed)
@@ -234,7 +256,7 @@ class Membership:
             if forgotten:
                 log.info("%s: forgot %d nodes learned from peers that were not linked for"
                          " %.0f s", self.node, forgotten, FORGET_AFTER)
-            await anyio.sleep(self.links.heartbeat_interval / 2)
+            await self._alarm.sleep_until(wake)
 
     def _now(self) -> float:
         return self.links.handler.kernel.now()
@@ -255,6 +277,7 @@ class Membership:
             log.warning("%s: dialling %s failed: %r", self.node, key, error)
         finally:
             self._dialing.discard(key)
+            self._changed()  # its next dial (if it failed) is due after its back-off
 
 
 def _dialable(node: str) -> bool:

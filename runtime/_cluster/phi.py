@@ -6,6 +6,10 @@ phi = -log10(P(interval > elapsed)) under a normal distribution of intervals. A 
 suspected when phi passes `threshold` (8 means about one false suspicion in 10^8).
 `acceptable_pause` widens the mean for GC pauses and busy loops; `min_std` keeps a very
 regular link from becoming hair-triggered.
+
+Phi only grows with the silence, so `suspected_at()` can say when it will pass the
+threshold if nothing more arrives: a node checks its links at those moments (and on
+its heartbeat ticks), never by polling phi.
 """
 
 from __future__ import annotations
@@ -16,13 +20,29 @@ from collections import deque
 __all__ = ("PhiAccrualDetector",)
 
 _LN10 = math.log(10.0)
+# Akka's logistic approximation of the normal tail (see `phi`): x = y (_A + _B y^2).
+_A = 1.5976
+_B = 0.070566
+
+
+def _threshold_y(threshold: float) -> float:
+    """The y (standard deviations past the mean) at which phi equals `threshold`.
+
+    phi = log10(1 + e^x) is `threshold` at x = ln(10^threshold - 1), written so that it
+    cannot overflow; y (_A + _B y^2) = x is a cubic with one real root (it grows
+    monotonically), which Cardano's formula gives exactly.
+    """
+    x = threshold * _LN10 + math.log1p(-(10.0 ** -threshold))
+    p, q = _A / _B, x / _B  # y^3 + p y - q = 0
+    root = math.sqrt(q * q / 4 + p**3 / 27)
+    return math.cbrt(q / 2 + root) + math.cbrt(q / 2 - root)
 
 
 class PhiAccrualDetector:
     """Suspicion of one peer, from the arrival times of its heartbeats."""
 
-    __slots__ = ("_intervals", "_last", "_sum", "_sum_sq", "acceptable_pause",
-                 "first_interval", "min_std", "threshold")
+    __slots__ = ("_intervals", "_last", "_sum", "_sum_sq", "_suspected_at", "_y_threshold",
+                 "acceptable_pause", "first_interval", "min_std", "threshold")
 
     def __init__(
         self,
@@ -46,11 +66,14 @@ class PhiAccrualDetector:
         self._sum = 0.0
         self._sum_sq = 0.0
         self._last: float | None = None
+        self._y_threshold = _threshold_y(threshold)
+        self._suspected_at: float | None = None  # computed when first asked for
 
     def heartbeat(self, now: float) -> None:
         """A heartbeat (or any frame) arrived from the peer at `now`."""
         last = self._last
         self._last = now
+        self._suspected_at = None
         if last is None:
             # Seed the history so the first silence is judged against the expected rate.
             self._add(self.first_interval)
@@ -72,22 +95,37 @@ class PhiAccrualDetector:
         """When the last heartbeat arrived (the kernel's clock), or None before any."""
         return self._last
 
+    def _mean_std(self) -> tuple[float, float]:
+        count = len(self._intervals)
+        mean = self._sum / count
+        variance = max(self._sum_sq / count - mean * mean, 0.0)
+        return mean + self.acceptable_pause, max(math.sqrt(variance), self.min_std)
+
     def phi(self, now: float) -> float:
         """How suspicious the silence since the last heartbeat is (0 = not at all)."""
         if self._last is None or not self._intervals:
             return 0.0
-        count = len(self._intervals)
-        mean = self._sum / count + self.acceptable_pause
-        variance = max(self._sum_sq / count - (self._sum / count) ** 2, 0.0)
-        std = max(math.sqrt(variance), self.min_std)
+        mean, std = self._mean_std()
         elapsed = now - self._last
         # Akka's logistic approximation of the normal tail, P = 1 / (1 + exp(x)) with
         # x = y (1.5976 + 0.070566 y^2), so phi = log10(1 + exp(x)): a softplus,
         # computed so that it neither overflows nor underflows for any silence.
         y = (elapsed - mean) / std
-        x = y * (1.5976 + 0.070566 * y * y)
+        x = y * (_A + _B * y * y)
         return (max(x, 0.0) + math.log1p(math.exp(-abs(x)))) / _LN10
 
+    def suspected_at(self) -> float:
+        """When phi reaches the threshold if no heartbeat arrives before (the kernel's
+        clock; infinity before the first heartbeat). It moves only when one arrives."""
+        at = self._suspected_at
+        if at is None:
+            if self._last is None:
+                return math.inf
+            mean, std = self._mean_std()
+            at = self._suspected_at = self._last + mean + self._y_threshold * std
+        return at
+
     def available(self, now: float) -> bool:
-        """False once phi passes the threshold: the peer is suspected down."""
-        return self.phi(now) < self.threshold
+        """False once phi reaches the threshold (at `suspected_at()`): the peer is
+        suspected down."""
+        return now < self.suspected_at()

@@ -281,6 +281,27 @@ class Codec:
         except _DECODE_FAILURES as error:
             raise SerializationError("a received message", repr(error)) from None
 
+    def decode_each(
+        self,
+        payloads: Iterable[bytes],
+        deliver: Callable[[Any], object],
+        failed: Callable[[bytes, SerializationError], object],
+    ) -> None:
+        """`decode` each of `payloads` in order and hand the message to `deliver`, or
+        the payload and its `SerializationError` to `failed`: a batch's messages for
+        the cost of one call, not one per message (the hot loop of remote tells)."""
+        decode = self._decoder.decode
+        for payload in payloads:
+            try:
+                message = decode(payload)
+            except SerializationError as error:
+                failed(payload, error)
+                continue
+            except _DECODE_FAILURES as error:
+                failed(payload, SerializationError("a received message", repr(error)))
+                continue
+            deliver(message)
+
     def _ext_hook(self, code: int, data: memoryview) -> Any:
         if code == _BYTEARRAY:
             return bytearray(data)

@@ -97,10 +97,13 @@ class LinkWriter(wire.FrameWriter):
         if transport is not None:
             self._transport = transport
             self._call_soon = asyncio.get_running_loop().call_soon
-        # Sender-less tells to one target, not yet encoded as a frame (see tell_nowait).
+        # The open batch: sender-less tells to one target, not yet encoded as a frame
+        # (see `try_tell`). `_batch_room` is how many bytes of payload it may still take
+        # before the batch's size limit or the high-water mark needs a closer look.
         self._batch: list[bytes] = []
         self._batch_target: int | str | None = None
         self._batch_bytes = 0
+        self._batch_room = 0
         self._batch_limit = min(COALESCE_BYTES, max_frame_size // 2)
         self._last_direct = 0.0  # when send_nowait last wrote at once (perf_counter)
 
@@ -141,28 +144,52 @@ class LinkWriter(wire.FrameWriter):
         (in order, and behind whatever was queued before them): per message, the wire
         and both ends then carry a payload, not a frame.
         """
-        if self._call_soon is None or len(payload) > self._batch_limit:
-            self.send_nowait(wire.Tell(target, payload))
-            return
+        if not self.try_tell(target, payload):
+            self._check_open()  # raises if that is why
+            raise anyio.WouldBlock
+
+    def try_tell(self, target: int | str, payload: bytes) -> bool:
+        """`tell_nowait`, returning False where it would raise `anyio.WouldBlock` (the
+        link is full) or the writer is closed or broken. Called once per remote tell."""
+        # The hot path: one more payload for the open batch, well within its bounds (a
+        # closing writer has no open batch to take it: `_closing` is checked too).
+        size = len(payload)
+        if size < self._batch_room and target == self._batch_target and not self._closing:
+            self._batch.append(payload)
+            self._batch_bytes += size
+            self._batch_room -= size
+            return True
+        if self._call_soon is None or size > self._batch_limit:
+            try:
+                self.send_nowait(wire.Tell(target, payload))
+            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                return False
+            return True
+        if self._closing:  # set whenever the writer is broken, too
+            return False
         if target != self._batch_target or self._batch_bytes > self._batch_limit:
-            self._check_open()
             if self._batch:
                 self._end_batch()
             self._batch_target = target
-        elif self._closing or self._broken is not None:
-            self._check_open()  # raises
-        if len(self._pending) + self._batch_bytes >= self._high_water:
-            raise anyio.WouldBlock
+        pending = len(self._pending)
+        if pending + self._batch_bytes >= self._high_water:
+            return False
         self._batch.append(payload)
-        self._batch_bytes += len(payload)
+        batched = self._batch_bytes = self._batch_bytes + size
+        # The next payload may join at once while the batch stays within its limit and
+        # the pending bytes below the high-water mark.
+        self._batch_room = 1 + min(
+            self._batch_limit - batched, self._high_water - 1 - pending - batched
+        )
         if not self._scheduled:
             self._scheduled = True
             self._call_soon(self._flush_turn)
+        return True
 
     def _end_batch(self) -> None:
         """Encode the tells waiting in the batch as one frame at the end of the queue."""
         batch, target = self._batch, self._batch_target
-        self._batch, self._batch_target, self._batch_bytes = [], None, 0
+        self._batch, self._batch_target, self._batch_bytes, self._batch_room = [], None, 0, 0
         if not batch or target is None:
             return
         frame = wire.Tell(target, batch[0]) if len(batch) == 1 else wire.TellMany(target, batch)

@@ -25,7 +25,7 @@ from runtime import ActorSystem
 from runtime._cluster.phi import PhiAccrualDetector
 from tests.cluster.apps import Slow
 from tests.cluster.faultproxy import FaultProxy
-from tests.cluster.nodes import NodeProcess, Nodes, open_node
+from tests.cluster.nodes import NodeProcess, Nodes, eventually, open_node
 
 
 @asynccontextmanager
@@ -84,6 +84,92 @@ async def test_tighter_thresholds_detect_sooner(anyio_backend: str, nodes: Nodes
         took = anyio.current_time() - silenced_at
     assert down.node == silent.address and "failure detector" in down.reason
     assert took < 2.5, took  # the default takes about 2.5 s (see above)
+
+
+# -- the heartbeat schedule: traffic counts as liveness --------------------------------------------
+
+
+def beats(system: ActorSystem, node: str) -> tuple[int, int]:
+    """(heartbeats sent, heartbeats received) over `system`'s link to `node`."""
+    link = system.cluster.links[node]
+    return link.heartbeats_sent, link.heartbeats_received
+
+
+@asynccontextmanager
+async def traffic(system: ActorSystem, node: NodeProcess) -> AsyncIterator[TestProbe]:
+    """Tells to the node's echo every 50 ms while the block runs; it tells each back
+    (to the probe yielded): frames both ways, ten per heartbeat interval."""
+    echo = await system.lookup("echo", node=node.address)
+    assert echo is not None
+    echoes = TestProbe(system)
+    async with anyio.create_task_group() as tasks:
+
+        async def tell_on() -> None:
+            for i in itertools.count():
+                echo.tell(i, sender=echoes.ref)
+                await anyio.sleep(0.05)  # the pace of the traffic, not a synchronisation
+
+        tasks.start_soon(tell_on)
+        await echoes.expect(0)
+        yield echoes
+        tasks.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_idle_link_carries_one_heartbeat_per_interval_each_way(
+    system: ActorSystem, nodes: Nodes
+) -> None:
+    idle = await nodes.start("idle")
+    async with linked_through_proxy(system, idle):
+        # The first tick after the link formed saw the handshake's frames go out.
+        await eventually(lambda: min(beats(system, idle.address)) > 0,
+                         what="a heartbeat each way")
+        sent, received = beats(system, idle.address)
+        await anyio.sleep(2.0)  # the window measured
+        now_sent, now_received = beats(system, idle.address)
+    # heartbeat_interval=0.5 on both nodes: four in 2 s (one more or less at the edges).
+    assert 3 <= now_sent - sent <= 5, (sent, now_sent)
+    assert 3 <= now_received - received <= 5, (received, now_received)
+
+
+@pytest.mark.anyio
+async def test_a_link_with_traffic_carries_no_heartbeats_and_its_peer_stays_up(
+    system: ActorSystem, nodes: Nodes
+) -> None:
+    busy = await nodes.start("busy")
+    async with linked_through_proxy(system, busy) as (_, membership), traffic(system, busy):
+        await anyio.sleep(0.6)  # past a tick that may have seen the link idle before
+        sent, received = beats(system, busy.address)
+        # Longer than a silent peer lasts (about 2.5 s): only the traffic keeps it up.
+        await membership.expect_no_message(3.5)
+        now_sent, now_received = beats(system, busy.address)
+        link = system.cluster.links[busy.address]
+        assert link.detector.available(system.cluster.kernel.now())
+    # Idle, that would be seven each way; a stall of either loop may let one through.
+    assert now_sent - sent <= 1, (sent, now_sent)
+    assert now_received - received <= 1, (received, now_received)
+
+
+@pytest.mark.anyio
+async def test_a_silent_peer_is_down_in_about_2_5_s_while_this_node_keeps_sending(
+    system: ActorSystem, nodes: Nodes
+) -> None:
+    silent = await nodes.start("silent")
+    async with (
+        linked_through_proxy(system, silent) as (proxy, membership),
+        traffic(system, silent),
+    ):
+        await anyio.sleep(1.0)  # traffic, not heartbeats, is what was last heard
+        proxy.drop()
+        silenced_at = anyio.current_time()
+        # Our tells still leave: this node has sent something every interval, so it
+        # sends no heartbeats; the verdict comes from what it hears, or does not.
+        down = await membership.expect(NodeDown, timeout=6.0)
+        took = anyio.current_time() - silenced_at
+    assert down.node == silent.address and "failure detector" in down.reason
+    # phi 8 after intervals of 0.5 s with a 1 s pause: 2.54 s after the last frame
+    # was credited, which is at most one interval after it arrived.
+    assert 2.0 < took < 3.6, took
 
 
 # -- runtime._cluster.phi ------------------------------------------------------------------------
@@ -162,6 +248,36 @@ def test_the_window_keeps_only_recent_intervals() -> None:
 def test_bad_options_are_refused_with_what_was_given(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"phi detector needs threshold > 0, .*; got "):
         PhiAccrualDetector(**options)
+
+
+def test_suspected_at_is_infinite_before_any_heartbeat_and_moves_with_each() -> None:
+    detector = PhiAccrualDetector()
+    assert detector.suspected_at() == math.inf and detector.available(1e12)
+    detector = regular()
+    first = detector.suspected_at()
+    assert first == pytest.approx(9.5 + detection_delay(detector, 9.5), abs=0.011)
+    detector.heartbeat(10.0)
+    assert detector.suspected_at() > first
+
+
+@given(
+    st.lists(st.floats(0.0, 10.0), min_size=0, max_size=50),
+    st.floats(0.01, 300.0),
+    st.floats(0.0, 5.0),
+)
+def test_suspected_at_is_where_phi_reaches_the_threshold(
+    intervals: list[float], threshold: float, pause: float
+) -> None:
+    detector = PhiAccrualDetector(threshold=threshold, acceptable_pause=pause)
+    now = 0.0
+    detector.heartbeat(now)
+    for interval in intervals:
+        now += interval
+        detector.heartbeat(now)
+    at = detector.suspected_at()
+    step = 1e-6 * max(1.0, at)
+    assert detector.phi(at - step) < threshold <= detector.phi(at + step) + 1e-9
+    assert detector.available(at - step) and not detector.available(at)
 
 
 @given(

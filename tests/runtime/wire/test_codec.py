@@ -301,3 +301,33 @@ def test_without_pickle_a_pickled_payload_is_refused_unread(
 def test_hostile_payloads_fail_only_with_serialization_error(data: bytes) -> None:
     with contextlib.suppress(SerializationError):  # anything else fails the test
         make_codec().decode(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(
+    st.integers(-(2**63), 2**63 - 1).map(lambda n: ("ok", n)),
+    st.text(max_size=10).map(lambda text: ("ok", text)),
+    st.sampled_from([b"\xc1", b"\x92\x01", b"", msgspec.msgpack.encode(Ext(99, b"x"))]).map(
+        lambda junk: ("bad", junk)
+    ),
+), max_size=20))
+def test_decode_each_delivers_in_order_and_fails_only_the_bad_payloads(
+    items: list[tuple[str, Any]],
+) -> None:
+    """A batch decodes as its payloads one by one would: each good one delivered, in
+    order, each bad one handed back with the `SerializationError` `decode` raises."""
+    codec = make_codec()
+    payloads = [msgspec.msgpack.encode(v) if kind == "ok" else v for kind, v in items]
+    got: list[Any] = []
+    codec.decode_each(payloads, got.append,
+                      lambda payload, error: got.append(("failed", payload, type(error))))
+    expected: list[Any] = []
+    for payload in payloads:
+        try:
+            expected.append(codec.decode(payload))
+        except SerializationError as error:
+            expected.append(("failed", payload, type(error)))
+    assert got == expected
+    assert [kind for kind, _ in items].count("bad") == sum(
+        isinstance(g, tuple) and g[:1] == ("failed",) for g in got
+    )

@@ -304,12 +304,15 @@ def _teardown(cell: CellState, signal: Teardown) -> Pending:
     cell.fast = False
     cell.stop_reason = signal.reason
     cancel_timers(cell)
-    if cell.shutdown_timeout is not None:
-        # `shutdown` bounds the stop half of a restart too, as in OTP.
+    pending = stop_next_child(cell)
+    if cell.state == Phase.TEARING_DOWN and cell.shutdown_timeout is not None:
+        # `shutdown` bounds the stop half of a restart too, as in OTP. Armed only when
+        # the teardown waits (for children, or an async on_stop): an actor without
+        # either is down already, and a timer per restart would only be cancelled.
         deadline = cell.host.timers.call_later(cell.shutdown_timeout, cut_short, cell)
         cell.timers = {deadline}
         deadline.owner = cell.timers
-    return stop_next_child(cell)
+    return pending
 
 
 def cut_short(cell: CellState) -> None:

@@ -52,6 +52,7 @@ __all__ = (
 
 log = logging.getLogger("repertory")
 _NO_HOOK = Actor.on_start
+_NO_STOP_HOOK = Actor.on_stop
 
 
 # -- building the actor -----------------------------------------------------------------
@@ -180,7 +181,10 @@ def stop_next_child(cell: CellState) -> Pending:
     then = terminate if cell.state == Phase.STOPPING else torn_down
     if cell.held:  # never started: no on_stop without an on_start
         return then(cell)
-    return call_hook(cell, cell.actor.on_stop, (cell.stop_reason,), partial(then, cell))
+    on_stop = cell.actor.on_stop
+    if getattr(on_stop, "__func__", None) is _NO_STOP_HOOK:
+        return then(cell)  # the default does nothing: skip the hook machinery
+    return call_hook(cell, on_stop, (cell.stop_reason,), partial(then, cell))
 
 
 def terminate(cell: CellState) -> Pending:

@@ -46,6 +46,7 @@ __all__ = (
     "kill",
     "request_stop",
     "set_handler",
+    "start",
     "stop_child",
     "terminate",
 )
@@ -122,7 +123,8 @@ def handle_signal(cell: CellState, signal: Signal) -> Pending:
     return _HANDLERS[type(signal)](cell, signal)
 
 
-def _start(cell: CellState, signal: Start) -> Pending:
+def start(cell: CellState, signal: Start) -> Pending:
+    """Run on_start: a new cell's first turn calls this directly (`turn.run`)."""
     on_start = cell.actor.on_start
     if getattr(on_start, "__func__", None) is _NO_HOOK:
         return started(cell)  # most actors keep the default: skip the hook machinery
@@ -379,7 +381,7 @@ def _child_failed(cell: CellState, signal: ChildFailed) -> Pending:
 
 
 _HANDLERS: dict[type[Signal], Callable[[CellState, Any], Pending]] = {
-    Start: _start,
+    Start: start,
     Stop: _stop,
     ChildTerminated: _child_terminated,
     ChildFailed: _child_failed,

@@ -162,7 +162,8 @@ class SupervisorActor(Parent[Any]):
         """Whether a group restart already queued will tear `entry` down and rebuild it:
         its own exit then starts nothing new, as OTP ignores exits of children it is
         restarting anyway."""
-        return any(op[0] == "teardown" and op[1] is entry for op in self.ops)
+        return bool(self.ops) and any(op[0] == "teardown" and op[1] is entry
+                                      for op in self.ops)
 
     # -- deciding ------------------------------------------------------------------
 
@@ -194,9 +195,10 @@ class SupervisorActor(Parent[Any]):
     ) -> None:
         """Queue the teardown of `group` (the failed child first, then the others in
         reverse start order) and its restart in start order, now or after `delay`."""
-        members = set(group)
-        # Operations still queued for these children are replaced by this restart.
-        self.ops = deque(op for op in self.ops if op[1] not in members or op[0] == "stop")
+        if self.ops:
+            # Operations still queued for these children are replaced by this restart.
+            members = set(group)
+            self.ops = deque(op for op in self.ops if op[1] not in members or op[0] == "stop")
         for member in [failed, *(m for m in reversed(group) if m is not failed)]:
             # A back-off restart this child waits for is replaced by this one; its timer
             # may still fire for others of its group, so it is left to run.

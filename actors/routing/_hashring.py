@@ -13,11 +13,15 @@ from collections.abc import Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
 from zlib import crc32
 
-__all__ = ["HashRing", "key_bytes", "key_position"]
+__all__ = ["BUCKET_BITS", "HashRing", "key_bytes", "key_position"]
 
 T = TypeVar("T", bound=Hashable)
 
 DEFAULT_VNODES = 100
+# `HashRing.buckets` cuts the ring into 2**BUCKET_BITS equal arcs: 16 KB of table, and
+# with 100 points per member about 0.6% of the arcs per member hold a point (and so
+# need the binary search).
+BUCKET_BITS = 14
 
 
 def key_bytes(key: object) -> bytes:
@@ -136,6 +140,39 @@ class HashRing(Generic[T]):
         if not self._points:
             raise LookupError("the hash ring has no members; add one")
         return self._points, [*self._owners, self._owners[0]]
+
+    def buckets(self, bits: int = BUCKET_BITS) -> tuple[bytes, tuple[T | None, ...]]:
+        """A table that maps most keys without a binary search, for a caller that maps
+        many keys itself while the members stay the same.
+
+        ``table[key_position(key) >> (32 - bits)]`` indexes `owners`: the ring cut
+        into ``2**bits`` equal arcs, each arc's byte naming the member owning all of
+        it, or, for an arc that holds a point (two owners), the last entry of
+        `owners`, None, where `lookup`'s binary search decides. At most 255 members
+        (one byte each); raises ValueError beyond, LookupError when the ring is empty.
+        """
+        if not self._points:
+            raise LookupError("the hash ring has no members; add one")
+        members = list(self._members)
+        if len(members) > 255:
+            raise ValueError(f"buckets() names members in one byte: at most 255, got "
+                             f"{len(members)}; use lookup() or table()")
+        index_of = {member: i for i, member in enumerate(members)}
+        points, owners = self.table()
+        mixed = len(members)
+        shift = 32 - bits
+        table = bytearray(1 << bits)
+        start = 0  # bisect_left(points, the arc's first position), kept as arcs advance
+        count = len(points)
+        for arc in range(1 << bits):
+            first, last = arc << shift, ((arc + 1) << shift) - 1
+            while start < count and points[start] < first:
+                start += 1
+            # Every position of the arc bisects to `start` unless a point lies inside
+            # it, short of its last position.
+            inside = start < count and points[start] < last
+            table[arc] = mixed if inside else index_of[owners[start]]
+        return bytes(table), (*members, None)
 
     def _enter(self, member: T) -> None:
         if member in self._members:

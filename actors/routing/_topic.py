@@ -178,7 +178,7 @@ class TopicTrie(Generic[T]):
         result = self._index.match(key, words)
         if result is None:  # too many shapes fit this length: the walk is cheaper
             result = self._walk_all(words)
-        elif self._rest:
+        elif self._rest.patterns:
             rest = self._rest.walk(words)
             if rest:
                 result = result | rest

@@ -261,8 +261,10 @@ class ShapeIndex(Generic[T]):
                     found = single.values | entry.values
                 else:
                     found |= entry.values
-        if found is not None:
-            return frozenset(found | always if always else found)
+        if found is not None:  # a set of this match's own, so it may grow in place
+            if always:
+                found |= always
+            return frozenset(found)
         if single is None:
             return always
         if not always:

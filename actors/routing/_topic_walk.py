@@ -64,18 +64,20 @@ class WordTrie(Generic[T]):
     bindings as a set: `add` and `remove` here are told only of real changes.
     """
 
-    __slots__ = ("_patterns", "_prefixes", "_remembered", "_start", "root")
+    __slots__ = ("_prefixes", "_remembered", "_start", "patterns", "root")
 
     def __init__(self) -> None:
         self.root: _Node[T] = _Node(is_hash=False)
-        self._patterns = 0  # distinct patterns with at least one value
+        # Distinct patterns with at least one value: a plain attribute, which a caller
+        # tests on every match (`__bool__` would cost a Python call there).
+        self.patterns = 0
         # The prefix memo (see `walk`): the empty prefix, and every prefix by its nodes.
         self._start: _Prefix[T] | None = None
         self._prefixes: dict[frozenset[_Node[T]], _Prefix[T]] = {}
         self._remembered = 0  # transitions stored in the memo
 
     def __bool__(self) -> bool:
-        return self._patterns > 0
+        return self.patterns > 0
 
     @property
     def remembered(self) -> int:
@@ -88,7 +90,7 @@ class WordTrie(Generic[T]):
         for word in words:
             node = _child(node, word)
         if not node.values:
-            self._patterns += 1
+            self.patterns += 1
         node.values.add(value)
         node.frozen = None
         self._forget_prefixes()
@@ -105,7 +107,7 @@ class WordTrie(Generic[T]):
         self._forget_prefixes()
         if node.values:
             return
-        self._patterns -= 1
+        self.patterns -= 1
         for parent, word in reversed(path):  # cut empty nodes from the bottom up
             if not node.is_empty():
                 return
@@ -136,7 +138,7 @@ class WordTrie(Generic[T]):
 
     def _remember(self, prefix: _Prefix[T], word: str) -> _Prefix[T]:
         advanced = _advance(prefix.nodes, word)
-        if self._remembered >= max(MIN_REMEMBERED, self._patterns):
+        if self._remembered >= max(MIN_REMEMBERED, self.patterns):
             # Full: serve this walk without remembering. The memo keeps what it has
             # (still right: bindings did not change) rather than start over, which
             # would thrash when a workload has more prefixes than it holds.

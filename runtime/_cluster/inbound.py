@@ -8,7 +8,7 @@ it (delivery, watches, spawn, names, membership). Read with `FRAME_HANDLERS` in
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runtime._cluster.credits import on_credit
 from runtime._cluster.delivery import RemoteDelivery
@@ -51,8 +51,11 @@ class Inbound:
         self.on_ask = delivery.on_ask
         self.on_reply = delivery.on_reply
         self.on_send = delivery.on_send
+        self.on_send_many = delivery.on_send_many
         self.on_credit = on_credit
         self.unsent = delivery.unsent
+        self.reply_frame = delivery.reply_frame  # every answer to a remote ask
+        self.error_to_wire = delivery.error_to_wire
 
     @property
     def kernel(self) -> Kernel:
@@ -87,9 +90,3 @@ class Inbound:
 
     def link_closed(self, link: Link, reason: str) -> None:
         self._closed(link, reason)
-
-    def reply_frame(self, corr: int, value: Any) -> wire.Reply:
-        return self.delivery.reply_frame(corr, value)
-
-    def error_to_wire(self, error: BaseException) -> wire.RemoteError:
-        return self.delivery.error_to_wire(error)

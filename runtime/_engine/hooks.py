@@ -42,7 +42,8 @@ def call_hook(
         result = hook(*args)
     except Exception as error:
         return _hook_failed(cell, error, then, failing)
-    if inspect.isawaitable(result):
+    # Most hooks are sync and return None: no `isawaitable` (an ABC check) for those.
+    if result is not None and inspect.isawaitable(result):
         return _await_hook(cell, result, then, failing)
     return then()
 

@@ -46,12 +46,14 @@ __all__ = (
     "kill",
     "request_stop",
     "set_handler",
+    "start",
     "stop_child",
     "terminate",
 )
 
 log = logging.getLogger("repertory")
 _NO_HOOK = Actor.on_start
+_NO_STOP_HOOK = Actor.on_stop
 
 
 # -- building the actor -----------------------------------------------------------------
@@ -74,14 +76,35 @@ def construct(cell: CellState) -> Actor[Any]:
             f"{factory!r} gave {type(actor).__qualname__}"
         )
     cell.actor = actor
-    set_handler(cell, actor.receive)
+    cls: Any = type(actor)  # classes hash by identity; typeshed's type[Actor] says not
+    receive_async, blocking = _receive_kind(cls)
+    if blocking and not receive_async:
+        set_handler(cell, None)  # wraps it to run in a thread
+    else:
+        cell.handler = None  # the actor's own receive (see `set_handler`)
+        cell.handler_async = receive_async
     return actor
 
 
-def set_handler(cell: CellState, handler: Callable[[Any], Any]) -> None:
-    is_async = _is_async(getattr(handler, "__func__", handler))
+@functools.lru_cache(maxsize=4096)
+def _receive_kind(cls: type[Actor[Any]]) -> tuple[bool, bool]:
+    """Whether `cls.receive` is async, and whether `cls` is `blocking`: asked once per
+    actor class, not per spawn (`receive` and `blocking` are the class's, as for any
+    method and class variable)."""
+    return _is_async(cls.receive), bool(getattr(cls, "blocking", False))
+
+
+def set_handler(cell: CellState, handler: Callable[[Any], Any] | None) -> None:
+    """Handle the next messages with `handler`; None: the actor's own `receive`.
+
+    The own `receive` is kept as None and bound by each turn (`turn.run`): an idle
+    actor then holds no bound method (64 bytes, and one more object for the cyclic GC
+    to walk on every spawn).
+    """
+    bound = cell.actor.receive if handler is None else handler
+    is_async = _is_async(getattr(bound, "__func__", bound))
     if not is_async and getattr(cell.actor, "blocking", False):
-        handler = in_thread(cell, handler)
+        handler = in_thread(cell, bound)
         is_async = True
     cell.handler = handler
     cell.handler_async = is_async
@@ -101,7 +124,8 @@ def handle_signal(cell: CellState, signal: Signal) -> Pending:
     return _HANDLERS[type(signal)](cell, signal)
 
 
-def _start(cell: CellState, signal: Start) -> Pending:
+def start(cell: CellState, signal: Start) -> Pending:
+    """Run on_start: a new cell's first turn calls this directly (`turn.run`)."""
     on_start = cell.actor.on_start
     if getattr(on_start, "__func__", None) is _NO_HOOK:
         return started(cell)  # most actors keep the default: skip the hook machinery
@@ -180,7 +204,10 @@ def stop_next_child(cell: CellState) -> Pending:
     then = terminate if cell.state == Phase.STOPPING else torn_down
     if cell.held:  # never started: no on_stop without an on_start
         return then(cell)
-    return call_hook(cell, cell.actor.on_stop, (cell.stop_reason,), partial(then, cell))
+    on_stop = cell.actor.on_stop
+    if getattr(on_stop, "__func__", None) is _NO_STOP_HOOK:
+        return then(cell)  # the default does nothing: skip the hook machinery
+    return call_hook(cell, on_stop, (cell.stop_reason,), partial(then, cell))
 
 
 def terminate(cell: CellState) -> Pending:
@@ -283,12 +310,15 @@ def _teardown(cell: CellState, signal: Teardown) -> Pending:
     cell.fast = False
     cell.stop_reason = signal.reason
     cancel_timers(cell)
-    if cell.shutdown_timeout is not None:
-        # `shutdown` bounds the stop half of a restart too, as in OTP.
+    pending = stop_next_child(cell)
+    if cell.state == Phase.TEARING_DOWN and cell.shutdown_timeout is not None:
+        # `shutdown` bounds the stop half of a restart too, as in OTP. Armed only when
+        # the teardown waits (for children, or an async on_stop): an actor without
+        # either is down already, and a timer per restart would only be cancelled.
         deadline = cell.host.timers.call_later(cell.shutdown_timeout, cut_short, cell)
         cell.timers = {deadline}
         deadline.owner = cell.timers
-    return stop_next_child(cell)
+    return pending
 
 
 def cut_short(cell: CellState) -> None:
@@ -355,7 +385,7 @@ def _child_failed(cell: CellState, signal: ChildFailed) -> Pending:
 
 
 _HANDLERS: dict[type[Signal], Callable[[CellState, Any], Pending]] = {
-    Start: _start,
+    Start: start,
     Stop: _stop,
     ChildTerminated: _child_terminated,
     ChildFailed: _child_failed,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import TextIO
 
 __all__ = ("LEVELS", "JsonFormatter", "configure")
 
@@ -33,13 +34,15 @@ class JsonFormatter(logging.Formatter):
             if field in record.__dict__:
                 entry[field] = record.__dict__[field]
         if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
+            # A crash report comes with its traceback already rendered (exc_text).
+            entry["traceback"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure(level: str, fmt: str) -> None:
-    """Send every ``repertory.*`` (and other) record at `level` or above to stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Send every ``repertory.*`` (and other) record at `level` or above to `stream`
+    (default: stderr), replacing the root logger's handlers."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from bisect import bisect_left
 from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.routing._hashring import HashRing, key_bytes
+from actors.routing._hashring import HashRing, key_bytes, key_position
 
 KEYS = [f"key-{i}" for i in range(20_000)]
 
@@ -124,3 +125,42 @@ def test_keys_spread_evenly_enough_over_members() -> None:
     shares = Counter(mapping(HashRing(members)).values())
     assert set(shares) == set(members)
     assert all(0.6 / 10 < count / len(KEYS) < 1.4 / 10 for count in shares.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    members=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=12, unique=True),
+    vnodes=st.integers(min_value=1, max_value=200),
+    bits=st.integers(min_value=1, max_value=14),
+    keys=st.lists(st.one_of(st.text(max_size=12), st.integers(), st.binary(max_size=8)),
+                  max_size=60),
+    positions=st.lists(st.integers(min_value=0, max_value=2**32 - 1), max_size=60),
+)
+def test_the_arc_table_maps_every_key_as_lookup_does(
+    members: list[str], vnodes: int, bits: int, keys: list[object], positions: list[int]
+) -> None:
+    """`buckets()`: an arc's member, or the binary search for an arc holding a point,
+    is `lookup`'s answer for every key, and for positions at and around the points
+    (where arcs change hands)."""
+    ring: HashRing[str] = HashRing(members, vnodes=vnodes)
+    table, owners = ring.buckets(bits)
+    points, by_point = ring.table()
+    assert len(table) == 2**bits and owners[-1] is None
+
+    def through_table(position: int) -> str:
+        owner = owners[table[position >> (32 - bits)]]
+        return by_point[bisect_left(points, position)] if owner is None else owner
+
+    near_points = [p + d for p in points[:40] for d in (-1, 0, 1) if 0 <= p + d < 2**32]
+    for position in [*positions, *near_points, 0, 2**32 - 1]:
+        assert through_table(position) == by_point[bisect_left(points, position)]
+    for key in keys:
+        assert through_table(key_position(key)) == ring.lookup(key)
+
+
+def test_the_arc_table_names_at_most_255_members() -> None:
+    ring: HashRing[int] = HashRing(range(256), vnodes=1)
+    with pytest.raises(ValueError, match="at most 255, got 256; use lookup"):
+        ring.buckets()
+    with pytest.raises(LookupError, match="the hash ring has no members"):
+        HashRing[str]().buckets()

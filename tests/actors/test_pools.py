@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from actors import Actor, ActorRef
 from actors.routing import HashRing, PoolRef
 from actors.routing._pool import BACKOFF_INITIAL, RESTART_BURST
+from actors.routing._pool_routing import _ROUND_PER_WORKER
 from actors.testkit import TestProbe
 from runtime import ActorSystem
 
@@ -215,6 +216,78 @@ async def test_smallest_mailbox_fills_the_emptiest_first_in_a_burst(
         assert [w.mailbox_size for w in (first, second, third)] == [5, 5, 4]
     finally:
         release.set()
+
+
+class _Mailbox:
+    """A worker stand-in for the smallest_mailbox picker: a mailbox whose size a test
+    sets, which nothing drains unless the test says so."""
+
+    def __init__(self, waiting: int) -> None:
+        self.mailbox_size = waiting
+        self.got: list[Any] = []
+
+    def tell(self, message: Any, sender: Any = None) -> None:
+        self.mailbox_size += 1
+        self.got.append(message)
+
+
+def smallest_mailbox_over(workers: list[_Mailbox]) -> PoolRef[Any]:
+    pool: PoolRef[Any] = PoolRef("smallest_mailbox", size=len(workers))
+    pool._bind(pool, workers)  # type: ignore[arg-type]
+    return pool
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    waiting=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=7),
+    tells=st.integers(min_value=0, max_value=300),
+)
+def test_smallest_mailbox_in_a_burst_places_each_tell_as_the_reference_does(
+    waiting: list[int], tells: int
+) -> None:
+    """Told without a pause from any backlog, each message goes where the reference
+    (read every mailbox, take the first smallest) sends it, rounds or no rounds."""
+    workers = [_Mailbox(n) for n in waiting]
+    pool = smallest_mailbox_over(workers)
+    sizes = list(waiting)
+    for i in range(tells):
+        target = sizes.index(min(sizes))  # the reference
+        sizes[target] += 1
+        pool.tell(i)
+        assert i in workers[target].got, (i, target)
+    assert [w.mailbox_size for w in workers] == sizes
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(min_value=2, max_value=6),
+    burst=st.integers(min_value=0, max_value=200),
+    after=st.integers(min_value=1, max_value=120),
+)
+def test_smallest_mailbox_notices_a_pause_within_one_round(
+    size: int, burst: int, after: int
+) -> None:
+    """A burst, then a pause in which every worker but the first drains and the first
+    stays stuck: the stuck one gets at most one round's share (8) more, and after the
+    rest of the round (8 per worker at most) each message goes to an empty worker."""
+    workers = [_Mailbox(0) for _ in range(size)]
+    pool = smallest_mailbox_over(workers)
+    for i in range(burst):
+        pool.tell(i)
+    stuck = workers[0]
+    before = len(stuck.got)
+    for worker in workers[1:]:
+        worker.mailbox_size = 0  # they ran during the pause
+    late = []
+    for i in range(after):
+        empty = [w for w in workers if w.mailbox_size == 0]
+        pool.tell(("after", i))
+        late.append(any(("after", i) in w.got for w in empty))
+        for worker in workers[1:]:
+            worker.mailbox_size = 0  # each answers at once, as under asks
+    assert len(stuck.got) - before <= _ROUND_PER_WORKER
+    misplaced = [i for i, exact in enumerate(late) if not exact]
+    assert not misplaced or misplaced[-1] < _ROUND_PER_WORKER * size, late
 
 
 # -- asks, restarts, the pool actor ------------------------------------------------------------

@@ -263,9 +263,10 @@ class SystemHost:
         name: str | None = None,
         mailbox: Mailbox | None = None,
     ) -> Any:
-        # A spec (`SpawnSpec`: a supervisor tree, a pool) starts itself.
-        spawn_under = getattr(factory, "spawn_under", None)
-        if spawn_under is not None and not isinstance(factory, type):
+        # A spec (`SpawnSpec`: a supervisor tree, a pool) starts itself. An actor class
+        # is tested first: a missing attribute costs getattr a failed lookup per spawn.
+        spawn_under = None if isinstance(factory, type) else getattr(factory, "spawn_under", None)
+        if spawn_under is not None:
             if args or kwargs:
                 raise TypeError(
                     f"{factory!r} is a spec: its arguments go in the spec itself, and "

@@ -67,7 +67,8 @@ def new_cell(
             parent.child_cells = {}
         parent.child_cells[cell] = None
     if start:
-        cell.post_signal(START)
+        cell.start_due = True  # handled first by its first turn (see `CellState.start_due`)
+        cell.dispatcher.schedule(cell)
     else:
         cell.held = True  # its parent starts it later (`start_child`)
     return cell

@@ -37,7 +37,9 @@ class Runnable(Protocol):
 
     scheduled: bool
     scope: Any
-    label: str
+
+    @property
+    def label(self) -> str: ...
 
 
 C = TypeVar("C", bound=Runnable)

@@ -86,6 +86,14 @@ class Kernel:
         """Wait for `slot`'s result; raise `Expired` after `timeout` seconds."""
         raise NotImplementedError
 
+    async def answered(self, slot: Any, after_drain: bool) -> Any:
+        """The result of a slot that is already done, after yielding to the loop (an ask
+        answered at once must still let other tasks run). With `after_drain` (a
+        dispatcher worker was woken), only once that worker has had its turn: a turn
+        run by a worker lets that worker drain what the turn made ready before the
+        asker resumes, and an ask run on the asker's task must not show otherwise."""
+        raise NotImplementedError
+
     async def wait_timer(self, slot: Any, timeout: float | None) -> Any:
         """`wait` for the timers' own task (which must not depend on the timers)."""
         return await self.wait(slot, timeout)

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from runtime._engine.kernel import Deadlines, Kernel
@@ -20,8 +21,9 @@ class AsyncioKernel(Kernel):
         super().__init__()
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
-        # A bound method: creating a slot is one C call on the hot path.
-        self.slot = self.loop.create_future  # type: ignore[method-assign]
+        # The future's C constructor bound to the loop: creating a slot is one C call
+        # on the hot path (`loop.create_future` is a Python method around the same).
+        self.slot = partial(asyncio.Future, loop=self.loop)  # type: ignore[method-assign]
         self._deadlines = Deadlines(self.loop.time, self.loop.call_at)
         self._callback_context = _backend_named_context()
 
@@ -34,6 +36,15 @@ class AsyncioKernel(Kernel):
             return await slot
         finally:
             bucket.discard(slot)
+
+    async def answered(self, slot: asyncio.Future[Any], after_drain: bool) -> Any:
+        # Retrieved before the yield: a caller cancelled there must not leave a failed
+        # answer "never retrieved" (asyncio would log it when the future is collected).
+        slot.exception()
+        # One yield is enough after a drain too: the loop runs callbacks in order, and
+        # the woken worker's was queued first.
+        await asyncio.sleep(0)
+        return slot.result()
 
     async def checkpoint(self) -> None:
         await asyncio.sleep(0)

@@ -101,6 +101,13 @@ class TrioKernel(Kernel):
         finally:
             bucket.discard(slot)
 
+    async def answered(self, slot: TrioSlot, after_drain: bool) -> Any:
+        if after_drain:
+            # trio runs a batch of ready tasks in a random order: a second checkpoint
+            # makes sure the worker woken with this one has run first.
+            await trio.lowlevel.checkpoint()
+        return await slot.wait()  # a done slot checkpoints, then unwraps
+
     async def checkpoint(self) -> None:
         await trio.lowlevel.checkpoint()
 

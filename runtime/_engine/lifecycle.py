@@ -74,14 +74,35 @@ def construct(cell: CellState) -> Actor[Any]:
             f"{factory!r} gave {type(actor).__qualname__}"
         )
     cell.actor = actor
-    set_handler(cell, actor.receive)
+    cls: Any = type(actor)  # classes hash by identity; typeshed's type[Actor] says not
+    receive_async, blocking = _receive_kind(cls)
+    if blocking and not receive_async:
+        set_handler(cell, None)  # wraps it to run in a thread
+    else:
+        cell.handler = None  # the actor's own receive (see `set_handler`)
+        cell.handler_async = receive_async
     return actor
 
 
-def set_handler(cell: CellState, handler: Callable[[Any], Any]) -> None:
-    is_async = _is_async(getattr(handler, "__func__", handler))
+@functools.lru_cache(maxsize=4096)
+def _receive_kind(cls: type[Actor[Any]]) -> tuple[bool, bool]:
+    """Whether `cls.receive` is async, and whether `cls` is `blocking`: asked once per
+    actor class, not per spawn (`receive` and `blocking` are the class's, as for any
+    method and class variable)."""
+    return _is_async(cls.receive), bool(getattr(cls, "blocking", False))
+
+
+def set_handler(cell: CellState, handler: Callable[[Any], Any] | None) -> None:
+    """Handle the next messages with `handler`; None: the actor's own `receive`.
+
+    The own `receive` is kept as None and bound by each turn (`turn.run`): an idle
+    actor then holds no bound method (64 bytes, and one more object for the cyclic GC
+    to walk on every spawn).
+    """
+    bound = cell.actor.receive if handler is None else handler
+    is_async = _is_async(getattr(bound, "__func__", bound))
     if not is_async and getattr(cell.actor, "blocking", False):
-        handler = in_thread(cell, handler)
+        handler = in_thread(cell, bound)
         is_async = True
     cell.handler = handler
     cell.handler_async = is_async

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -10,7 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from actors import ActorRef
 from actors.lowlevel import unwrap
 from runtime._engine.envelope import Envelope
-from runtime._engine.kernel import Expired, check_ask_timeout, timed_out
+from runtime._engine.kernel import Expired, Kernel, check_ask_timeout, timed_out
+from runtime._engine.state import Phase
+from runtime._engine.turn import run_ask
 
 if TYPE_CHECKING:
     from runtime._engine.state import CellState
@@ -19,6 +22,9 @@ __all__ = ("LocalRef", "cell_of")
 
 M = TypeVar("M", contravariant=True)
 _get_ident = threading.get_ident
+RUNNING = Phase.RUNNING
+_NUMBERS = (float, int)
+_INF = math.inf
 
 
 class LocalRef(ActorRef[M]):
@@ -54,11 +60,28 @@ class LocalRef(ActorRef[M]):
 
     async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
         cell = self._cell
-        if timeout is not None:
-            check_ask_timeout(timeout, cell.label)  # before anything is posted
+        # Before anything is posted; a plain float or int in range passes without the
+        # call, which would build the actor's label (`CellState.label`) for nothing.
+        if timeout is not None and not (type(timeout) in _NUMBERS and 0 <= timeout < _INF):
+            check_ask_timeout(timeout, cell.label)
         kernel = cell.kernel
         slot = kernel.slot()
         if cell.fast and not kernel.threads:
+            # When `turn.run_ask` may run (tested inline: a call costs an async ask ~1%): an
+            # idle actor with a sync handler runs its turn here, not in a dispatcher
+            # worker, which saves two task switches (see `turn.run_ask`).
+            if (not cell.handler_async and not cell.scheduled and cell.state == RUNNING
+                    and not cell.mailbox):
+                started = kernel.now()
+                run_ask(cell, Envelope(message, None, slot))
+                if slot.done():
+                    # What the turn left to the dispatcher (its own stop, a parent's
+                    # decision on its failure, mail to others) runs before the asker
+                    # resumes, as when a worker runs the turn (`Kernel.answered`).
+                    return await kernel.answered(slot, cell.dispatcher.draining)
+                if timeout is not None:  # reply_later or stash took the slot
+                    timeout = max(timeout - (kernel.now() - started), 0.0)
+                return await self._wait(kernel, slot, timeout)
             # `tell`'s inlined fast case again: asks are as hot as tells (an ask is
             # always on the loop's thread, so only the thread count is tested).
             mailbox = cell.mailbox
@@ -74,6 +97,12 @@ class LocalRef(ActorRef[M]):
             return await kernel.wait(slot, timeout)
         except Expired:
             raise timed_out(kernel, cell.label, timeout) from None
+
+    async def _wait(self, kernel: Kernel, slot: Any, timeout: float | None) -> Any:
+        try:
+            return await kernel.wait(slot, timeout)
+        except Expired:
+            raise timed_out(kernel, self._cell.label, timeout) from None
 
     @property
     def name(self) -> str | None:

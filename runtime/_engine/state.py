@@ -131,7 +131,8 @@ class ChildTerminated(Signal):
     reason: BaseException | None
 
 
-START = Start()  # one for every spawn
+START = Start()  # one for every held-back start (`ChildControl.start_child`)
+_NO_KWARGS: dict[str, Any] = {}
 
 
 class CellState(Context):
@@ -152,7 +153,6 @@ class CellState(Context):
         "host",
         "kernel",
         "kwargs",
-        "label",
         "mailbox",
         "mailbox_spec",
         "name",
@@ -164,6 +164,7 @@ class CellState(Context):
         "scheduled",
         "scope",
         "shutdown_timeout",
+        "start_due",
         "stashed",
         "state",
         "stop_reason",
@@ -194,14 +195,20 @@ class CellState(Context):
         self.parent_cell = parent
         self.factory = factory
         self.args = args
-        self.kwargs = kwargs
+        # Most spawns pass no keyword arguments: share one empty dict (never mutated)
+        # instead of keeping the fresh one every `spawn(...)` call builds.
+        self.kwargs = kwargs if kwargs else _NO_KWARGS
         self.name = name
         self.uid = uid
-        self.label = cell_label(host.node, name, uid)
         self.mailbox_spec = mailbox if mailbox is not None and mailbox.bounded else None
         self.ref: ActorRef[Any]  # set by whoever builds the cell (`runtime._engine.cell`)
         self.mailbox: deque[Any] | None = None
         self.sysmail: deque[Signal] | None = None
+        # Its Start, not yet handled: a flag rather than a signal in `sysmail`, so that a
+        # spawn allocates no deque (~600 bytes, freed after the first turn but not
+        # given back to the OS: it showed as RSS per idle actor). The first turn
+        # handles it before any signal queued after it (`turn.run`).
+        self.start_due = False
         self.scheduled = False
         self.state = Phase.STARTING
         # The one test on the hot path of `tell`: True only while the cell takes mail
@@ -211,11 +218,12 @@ class CellState(Context):
         self.unavailable = False
         self.current: Any = NOTHING
         self.actor: Any = None
-        self.handler: Callable[[Any], Any] = _not_started
+        # None once built: the actor's own `receive` (`lifecycle.set_handler`).
+        self.handler: Callable[[Any], Any] | None = _not_started
         self.handler_async = False
         # Rarely used state starts as None and is allocated on first use, to keep an
         # idle actor small.
-        self.behaviours: list[Callable[[Any], Any]] | None = None
+        self.behaviours: list[Callable[[Any], Any] | None] | None = None
         self.stashed: list[Any] | None = None
         # An ordered dict as an ordered set: O(1) removal, and the last child is at hand.
         self.child_cells: dict[CellState, None] | None = None
@@ -238,6 +246,15 @@ class CellState(Context):
         self.held = False
         # Its unbounded mailbox passed HIGH_WATER and was warned of (`turn._end_turn`).
         self.high_water_warned = False
+
+    @property
+    def label(self) -> str:
+        """The actor's address, ``node/name`` or ``node/$uid`` (see `cell_label`).
+
+        Computed when asked (errors, logs, snapshots), not kept: a string per idle
+        actor costs ~60 bytes, and the node's name is fixed before any actor exists.
+        """
+        return cell_label(self.host.node, self.name, self.uid)
 
     @property
     def alive(self) -> bool:

@@ -17,9 +17,9 @@ from actors.errors import ActorStoppedError
 from runtime._engine.envelope import Envelope
 from runtime._engine.hooks import fail
 from runtime._engine.lifecycle import handle_signal
-from runtime._engine.state import NOTHING, CellState, Phase
+from runtime._engine.state import NOTHING, START, CellState, Phase
 
-__all__ = ("HIGH_WATER", "run")
+__all__ = ("HIGH_WATER", "run", "run_ask")
 
 RUNNING, STOPPED = Phase.RUNNING, Phase.STOPPED
 # An unbounded mailbox holding this many messages at the end of a turn logs a warning,
@@ -36,6 +36,11 @@ def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
     and calls `run` again. Otherwise the turn is over: the cell goes back on the
     ready queue if it has more to do, or becomes idle.
     """
+    if cell.start_due:  # a new cell's first turn: its Start, before any other signal
+        cell.start_due = False
+        pending = handle_signal(cell, START)
+        if pending is not None:
+            return pending
     while True:
         if cell.sysmail:
             pending = handle_signal(cell, cell.sysmail.popleft())
@@ -52,10 +57,31 @@ def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
     return None
 
 
+def run_ask(cell: CellState, envelope: Envelope) -> None:
+    """Handle one ask on the asker's own task: exactly this message, then the turn
+    ends as any turn does; what the handler queued (mail, a stop) goes to the
+    dispatcher. The asker still yields once before it takes the answer
+    (`Kernel.answered`), so a loop of asks cannot starve the event loop.
+
+    Only for an idle actor (not scheduled: nothing queued, no worker on it) that is
+    running, with a sync handler (`LocalRef.ask` tests this inline). Then no message,
+    signal or other turn can come before this one: it is the turn the dispatcher
+    would run next for this actor, without the two task switches through a worker.
+    """
+    mailbox = cell.mailbox
+    if mailbox is None:
+        mailbox = cell.mailbox = deque()
+    cell.scheduled = True  # busy: tells from the handler queue up behind it
+    mailbox.append(envelope)
+    _run_sync(cell, mailbox, 1)
+    _end_turn(cell)
+
+
 def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
     # The hot loop for sync handlers. It stops early when a system message arrives
     # (stop, restart) or the handler changed (become), so those take effect next.
-    handler = cell.handler
+    chosen = cell.handler  # None: the actor's own receive, bound here once per turn
+    handler = cell.actor.receive if chosen is None else chosen
     popleft = mailbox.popleft
     # Counted once per turn, not per message: `processed` grows by what the budget
     # shrank, so counting costs the hot loop nothing.
@@ -84,7 +110,7 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
                 cell.processed += given - budget
                 fail(cell, error, None)
                 return budget
-        if cell.sysmail or cell.handler is not handler:
+        if cell.sysmail or cell.handler is not chosen:
             break
     cell.processed += given - budget
     cell.current = NOTHING
@@ -92,14 +118,15 @@ def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:
 
 
 async def _run_async(cell: CellState, budget: int) -> None:
-    handler = cell.handler
+    chosen = cell.handler
+    handler = cell.actor.receive if chosen is None else chosen
     mailbox = cell.mailbox
     while (
         mailbox
         and budget > 0
         and not cell.sysmail
         and cell.state == RUNNING
-        and cell.handler is handler
+        and cell.handler is chosen
     ):
         item = mailbox.popleft()
         budget -= 1

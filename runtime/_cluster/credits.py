@@ -8,7 +8,12 @@ room frees up. Credits go back in batches: the receiver owes one per `Send` take
 `GRANT_AT` (half the window) are owed. So a remote `send` waits while the remote
 mailbox is full, nothing on this path is dropped, what a receiver holds is at most
 `WINDOW` messages per sending node and target, and the cost of flow control is one
-small frame per `GRANT_AT` sends.
+small frame per `GRANT_AT` sends (or per frame: the sends of one loop turn to one
+target travel as one `SendMany`, and its credits are owed at once).
+
+`WINDOW` is what one round trip carries: a sender that has used its window waits for a
+grant, so a link moves at most `WINDOW` sends per target per round trip; it is also
+what a receiver may hold per sending node and target while that mailbox is full.
 
 Why batching cannot stall a sender: it waits only when it has `WINDOW` sends the
 receiver has not granted back; those are in flight, held, or taken and owed, and all
@@ -19,6 +24,8 @@ and a grant is sent.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -30,9 +37,9 @@ if TYPE_CHECKING:
     from runtime._cluster.host import LocalActor
     from runtime._cluster.link import Link
 
-__all__ = ("GRANT_AT", "WINDOW", "receive_send", "wait_for_credit")
+__all__ = ("GRANT_AT", "WINDOW", "receive_sends", "wait_for_credit")
 
-WINDOW = 64
+WINDOW = 256  # both nodes must agree (it is part of PROTOCOL_VERSION 3)
 GRANT_AT = WINDOW // 2  # owed credits are granted in one frame once this many
 
 
@@ -69,34 +76,41 @@ def on_credit(link: Link, frame: wire.Credit) -> None:
         event.set()
 
 
-def receive_send(delivery: Receiver, link: Link, frame: wire.Send) -> None:
-    """Take a `Send` into its mailbox now if there is room, else hold it (in order)."""
-    cell = delivery.local_target(frame.target)
-    recipient = target_address(delivery.node, frame.target)
-    try:
-        message = delivery.decode(frame.payload)
-    except Exception as error:
-        delivery.dead_letter(frame.payload, recipient, str(error))
-        grant(link, frame.target)
-        return
-    if cell is None:
-        delivery.dead_letter(message, recipient, "no such actor")
-        grant(link, frame.target)
-        return
-    held = link.held.get(frame.target)
-    if held is None and _has_room(cell):
-        cell.post(message)
-        grant(link, frame.target)
-        return
-    if held is None:
-        held = link.held[frame.target] = deque()
-        link.start_soon(lambda: _deliver_held(link, frame.target, cell, held))
-    held.append(message)
+def receive_sends(
+    delivery: Receiver, link: Link, target: int | str, payloads: Iterable[bytes]
+) -> None:
+    """Take the sends of one `Send` or `SendMany` frame in order: each into the
+    mailbox now if there is room and none is held before it, else held (in order)."""
+    cell = delivery.local_target(target)
+    taken = 0  # taken in, or dead-lettered as undeliverable: a credit owed for each
+    for payload in payloads:
+        try:
+            message = delivery.decode(payload)
+        except Exception as error:
+            delivery.dead_letter(payload, target_address(delivery.node, target), str(error))
+            taken += 1
+            continue
+        if cell is None:
+            delivery.dead_letter(message, target_address(delivery.node, target), "no such actor")
+            taken += 1
+            continue
+        held = link.held.get(target)
+        if held is None and _has_room(cell):
+            cell.post(message)
+            taken += 1
+            continue
+        if held is None:
+            held = link.held[target] = deque()
+            link.start_soon(partial(_deliver_held, link, target, cell, held))
+        held.append(message)
+    if taken:
+        grant(link, target, taken)
 
 
-def grant(link: Link, target: int | str) -> None:
-    """Owe the sender one credit for `target`; send what is owed once `GRANT_AT` are."""
-    owed = link.owed_credits.get(target, 0) + 1
+def grant(link: Link, target: int | str, count: int = 1) -> None:
+    """Owe the sender `count` more credits for `target`; send what is owed once
+    `GRANT_AT` are."""
+    owed = link.owed_credits.get(target, 0) + count
     if owed >= GRANT_AT:
         link.owed_credits[target] = 0
         link.send(wire.Credit(target, owed))

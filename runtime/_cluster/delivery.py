@@ -23,7 +23,7 @@ from actors.errors import (
     SerializationError,
 )
 from actors.lowlevel import unwrap
-from runtime._cluster.credits import receive_send, wait_for_credit
+from runtime._cluster.credits import receive_sends, wait_for_credit
 from runtime._cluster.drops import DropSummary
 from runtime._cluster.host import ClusterHost, LocalActor
 from runtime._cluster.members import describe_members
@@ -171,7 +171,7 @@ class RemoteDelivery:
             self.host.dead_letter(message, ref.address, "node down")
             return
         try:
-            await link.writer.send(wire.Send(ref.uid, payload))
+            await link.writer.send_batched(ref.uid, payload)  # a Send, or in a SendMany
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             self.host.dead_letter(message, ref.address, "node down")
 
@@ -233,7 +233,10 @@ class RemoteDelivery:
     # -- arriving --------------------------------------------------------------------------
 
     def on_send(self, link: Link, frame: wire.Send) -> None:
-        receive_send(self, link, frame)
+        receive_sends(self, link, frame.target, (frame.payload,))
+
+    def on_send_many(self, link: Link, frame: wire.SendMany) -> None:
+        receive_sends(self, link, frame.target, frame.payloads)
 
     def decode(self, payload: bytes) -> Any:
         return self.codec.decode(payload)
@@ -346,11 +349,12 @@ class RemoteDelivery:
         }
 
     def unsent(self, link: Link, frames: list[wire.SessionFrame]) -> None:
-        """Dead-letter the tells a link still held when it went down ("node down")."""
+        """Dead-letter the tells and sends a link still held when it went down ("node
+        down")."""
         for frame in frames:
-            if type(frame) is wire.Tell:
+            if type(frame) is wire.Tell or type(frame) is wire.Send:
                 payloads = [frame.payload]
-            elif type(frame) is wire.TellMany:
+            elif type(frame) is wire.TellMany or type(frame) is wire.SendMany:
                 payloads = frame.payloads
             else:
                 continue  # asks were failed with NodeDownError; the rest is protocol

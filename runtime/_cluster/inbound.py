@@ -51,6 +51,7 @@ class Inbound:
         self.on_ask = delivery.on_ask
         self.on_reply = delivery.on_reply
         self.on_send = delivery.on_send
+        self.on_send_many = delivery.on_send_many
         self.on_credit = on_credit
         self.unsent = delivery.unsent
 

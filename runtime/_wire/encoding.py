@@ -30,7 +30,9 @@ __all__ = (
 )
 
 # 2: records after the handshake carry tags (runtime._wire.records).
-PROTOCOL_VERSION = 2
+# 3: SendMany, the sends of one loop turn to one target in one frame; a credit window
+#    of 256 sends (runtime._cluster.credits).
+PROTOCOL_VERSION = 3
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 DEFAULT_HIGH_WATER = 1024 * 1024
 HEADER = struct.Struct(">I")

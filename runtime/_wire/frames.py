@@ -29,6 +29,7 @@ __all__ = (
     "RemoteError",
     "Reply",
     "Send",
+    "SendMany",
     "SessionFrame",
     "Spawn",
     "Spawned",
@@ -142,6 +143,14 @@ class Send(_Frame, tag="s"):
 
     target: Target
     payload: bytes
+
+
+class SendMany(_Frame, tag="sm"):
+    """Several `Send`s for one target, delivered in list order; each is one `Send` to
+    the receiver (taken in when there is room, one credit each)."""
+
+    target: Target
+    payloads: list[bytes]
 
 
 class Credit(_Frame, tag="cr"):
@@ -274,6 +283,7 @@ SessionFrame = (
     | Tell
     | TellMany
     | Send
+    | SendMany
     | Credit
     | Ask
     | Reply

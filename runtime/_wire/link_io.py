@@ -34,7 +34,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.abc
@@ -55,6 +55,13 @@ COALESCE_BYTES = 256 * 1024
 # once left less than this many seconds ago: then it waits for the end of the loop
 # turn with whatever follows it (a burst is written in one go, not frame by frame).
 DIRECT_GAP = 50e-6
+
+
+class _SendTo(NamedTuple):
+    """The key of an open batch of `Send`s (a batch of tells is keyed by its bare
+    target, which never equals one of these: the two kinds never mix in a batch)."""
+
+    target: int | str
 
 
 _TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "set_protocol",
@@ -101,7 +108,7 @@ class LinkWriter(wire.FrameWriter):
         # (see `try_tell`). `_batch_room` is how many bytes of payload it may still take
         # before the batch's size limit or the high-water mark needs a closer look.
         self._batch: list[bytes] = []
-        self._batch_target: int | str | None = None
+        self._batch_target: int | str | _SendTo | None = None
         self._batch_bytes = 0
         self._batch_room = 0
         self._batch_limit = min(COALESCE_BYTES, max_frame_size // 2)
@@ -159,18 +166,43 @@ class LinkWriter(wire.FrameWriter):
             self._batch_bytes += size
             self._batch_room -= size
             return True
+        return self._batched(target, target, payload)
+
+    def try_send(self, target: int | str, payload: bytes) -> bool:
+        """`try_tell` for a `Send` (a message of ``await ref.send()`` that has its
+        credit): the sends to one target queued in one loop turn leave as one
+        `SendMany` frame, in order with the tells and frames around them."""
+        return self._batched(_SendTo(target), target, payload)
+
+    async def send_batched(self, target: int | str, payload: bytes) -> None:
+        """Queue a `Send` as `try_send` does, waiting while the link is full; raises as
+        `send` does once the writer is closed or broken."""
+        while not self.try_send(target, payload):
+            self._check_open()
+            await self._wait_for_change()
+
+    def _batched(self, key: int | str | _SendTo, target: int | str, payload: bytes) -> bool:
+        """Add `payload` to the open batch if it is `key`'s, else open one (after
+        encoding the one before); False where `tell_nowait` would raise."""
+        size = len(payload)
+        if size < self._batch_room and key == self._batch_target and not self._closing:
+            self._batch.append(payload)
+            self._batch_bytes += size
+            self._batch_room -= size
+            return True
         if self._call_soon is None or size > self._batch_limit:
+            single = wire.Send if isinstance(key, _SendTo) else wire.Tell
             try:
-                self.send_nowait(wire.Tell(target, payload))
+                self.send_nowait(single(target, payload))
             except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 return False
             return True
         if self._closing:  # set whenever the writer is broken, too
             return False
-        if target != self._batch_target or self._batch_bytes > self._batch_limit:
+        if key != self._batch_target or self._batch_bytes > self._batch_limit:
             if self._batch:
                 self._end_batch()
-            self._batch_target = target
+            self._batch_target = key
         pending = len(self._pending)
         if pending + self._batch_bytes >= self._high_water:
             return False
@@ -188,11 +220,16 @@ class LinkWriter(wire.FrameWriter):
 
     def _end_batch(self) -> None:
         """Encode the tells waiting in the batch as one frame at the end of the queue."""
-        batch, target = self._batch, self._batch_target
+        batch, key = self._batch, self._batch_target
         self._batch, self._batch_target, self._batch_bytes, self._batch_room = [], None, 0, 0
-        if not batch or target is None:
+        if not batch or key is None:
             return
-        frame = wire.Tell(target, batch[0]) if len(batch) == 1 else wire.TellMany(target, batch)
+        frame: wire.Frame
+        if isinstance(key, _SendTo):
+            frame = wire.Send(key.target, batch[0]) if len(batch) == 1 else wire.SendMany(
+                key.target, batch)
+        else:
+            frame = wire.Tell(key, batch[0]) if len(batch) == 1 else wire.TellMany(key, batch)
         self._queued += append_frame(self._pending, frame, self._max_frame_size)
         self.frames_queued += 1
 

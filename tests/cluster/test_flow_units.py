@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from runtime._cluster.credits import GRANT_AT, WINDOW, grant
+from runtime._cluster.delivery import RemoteDelivery
 from runtime._cluster.drops import DropSummary
 from runtime._wire import framing as wire
 
@@ -39,6 +41,38 @@ def test_a_sender_that_used_its_window_is_always_granted_some_back() -> None:
         for _ in range(WINDOW):
             grant(link, "x")  # type: ignore[arg-type]
         assert sum(frame.count for frame in link.sent) >= WINDOW - GRANT_AT + 1
+
+
+def test_a_batch_of_sends_owes_its_credits_at_once() -> None:
+    link = FakeLink()
+    grant(link, 7, GRANT_AT - 1)  # type: ignore[arg-type]
+    assert link.sent == [] and link.owed_credits[7] == GRANT_AT - 1
+    grant(link, 7, WINDOW)  # type: ignore[arg-type]
+    assert link.sent == [wire.Credit(7, GRANT_AT - 1 + WINDOW)] and link.owed_credits[7] == 0
+
+
+class FakeHost:
+    def __init__(self) -> None:
+        self.dead: list[tuple[Any, str, str]] = []
+
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None:
+        self.dead.append((message, recipient, reason))
+
+
+def test_sends_a_dead_link_still_held_are_dead_lettered_as_its_tells_are() -> None:
+    host = FakeHost()
+    delivery = RemoteDelivery(host, {}, allow_pickle=False)  # type: ignore[arg-type]
+    encode = delivery.codec.encode
+    link = SimpleNamespace(peer="b@127.0.0.1:2")
+    delivery.unsent(link, [  # type: ignore[arg-type]
+        wire.Tell(1, encode("t")), wire.SendMany(1, [encode("s1"), encode("s2")]),
+        wire.Ask(5, 1, encode("asked")), wire.Send("sink", encode("s3")),
+    ])
+    assert host.dead == [
+        ("t", "b@127.0.0.1:2/$1", "node down"), ("s1", "b@127.0.0.1:2/$1", "node down"),
+        ("s2", "b@127.0.0.1:2/$1", "node down"), ("s3", "b@127.0.0.1:2/sink", "node down"),
+    ]
+    assert delivery.stats()["unsent_dead_lettered"] == 4
 
 
 def test_drops_are_logged_once_then_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:

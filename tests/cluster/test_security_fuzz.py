@@ -200,6 +200,8 @@ errors = st.none() | st.builds(wire.RemoteError, texts, texts, texts)
 session_frames = st.one_of(
     st.builds(wire.Tell, targets, payloads, st.none() | ref_texts),
     st.builds(wire.TellMany, targets, st.lists(payloads, max_size=3), st.none() | ref_texts),
+    st.builds(wire.Send, targets, payloads),
+    st.builds(wire.SendMany, targets, st.lists(payloads, max_size=3)),
     st.builds(wire.Ask, st.integers(0, 2**63), targets, payloads,
               st.none() | st.floats(), st.none() | ref_texts),
     st.builds(wire.Reply, st.integers(0, 2**63), st.booleans(), payloads, errors),

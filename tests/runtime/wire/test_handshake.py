@@ -259,7 +259,8 @@ async def test_a_replayed_handshake_fails_because_the_server_nonce_is_fresh() ->
 async def test_a_version_mismatch_is_refused_naming_both_versions() -> None:
     async with handshake_server() as server:
         # Version 1 is a node from before records carried tags.
-        expected = "the connecting node speaks 1, the listening node 2; run the same"
+        expected = (f"the connecting node speaks 1, the listening node {PROTOCOL_VERSION};"
+                    " run the same")
         with pytest.raises(HandshakeError, match=f"the peer refused: protocol .*{expected}"):
             await join(server.port, version=1)
         refused = await server.outcome()

@@ -99,6 +99,56 @@ async def test_tells_of_one_turn_travel_as_one_frame_per_target_run_in_order(
                        wire.Tell(2, b"b0"), wire.Ask(7, 1, b"ask"), wire.Tell(1, b"a3")]
 
 
+async def test_sends_of_one_turn_travel_as_one_frame_and_never_mix_with_tells(
+    anyio_backend: str,
+) -> None:
+    async with socket_pair() as (ours, theirs):
+        async with running(writer_for(ours, anyio_backend)) as writer:
+            writer.tell_nowait(1, b"t0")
+            assert writer.try_send(1, b"s0") and writer.try_send(1, b"s1")
+            await writer.send_batched(1, b"s2")
+            writer.tell_nowait(1, b"t1")
+            assert writer.try_send(2, b"x0")
+            await writer.flush()
+        got = await frames(theirs, 4 if anyio_backend == "asyncio" else 6)
+    if anyio_backend == "asyncio":
+        assert got == [wire.Tell(1, b"t0"), wire.SendMany(1, [b"s0", b"s1", b"s2"]),
+                       wire.Tell(1, b"t1"), wire.Send(2, b"x0")]
+    else:  # trio: a frame per send, the same order
+        assert got == [wire.Tell(1, b"t0"), wire.Send(1, b"s0"), wire.Send(1, b"s1"),
+                       wire.Send(1, b"s2"), wire.Tell(1, b"t1"), wire.Send(2, b"x0")]
+
+
+async def test_a_batched_send_waits_for_room_and_a_closed_writer_refuses_it(
+    anyio_backend: str,
+) -> None:
+    async with socket_pair() as (ours, theirs):
+        writer = writer_for(ours, anyio_backend, high_water=100)
+        while writer.try_send(1, b"0123456789"):  # no writer task, no loop turn: it fills
+            pass
+        assert writer.pending >= 100
+        async with anyio.create_task_group() as tasks:
+            sent = anyio.Event()
+
+            async def one_more() -> None:
+                await writer.send_batched(1, b"last")
+                sent.set()
+
+            tasks.start_soon(one_more)
+            await anyio.lowlevel.checkpoint()
+            if anyio_backend == "trio":  # (asyncio's turn-end callback makes room itself)
+                assert not sent.is_set()  # waiting for room: the writer task is not running
+            tasks.start_soon(writer.run)
+            with anyio.fail_after(5):
+                await sent.wait()
+            await writer.aclose()
+        with pytest.raises(anyio.ClosedResourceError):
+            await writer.send_batched(1, b"late")
+        assert not writer.try_send(1, b"late")
+        got = await frames(theirs, 1)
+        assert isinstance(got[0], wire.Send | wire.SendMany)
+
+
 async def test_a_large_payload_goes_alone_and_an_oversized_one_fails_at_the_sender(
     anyio_backend: str,
 ) -> None:

@@ -88,6 +88,8 @@ class Registry:
         return {name: ref for name, ref in self._refs.items() if ref.is_alive}
 
     def forget(self, ref: ActorRef[Any]) -> None:
+        if not self._names:
+            return  # nothing named: no ref to hash (every actor's stop calls this)
         for name in self._names.pop(ref, ()):
             if self._refs.get(name) == ref:
                 del self._refs[name]
@@ -159,6 +161,8 @@ class Topics:
         return list(self._subscribers)
 
     def forget(self, ref: ActorRef[Any]) -> None:
+        if not self._topics:
+            return  # no subscriptions: no ref to hash (every actor's stop calls this)
         for topic in self._topics.pop(ref, ()):
             self._drop(topic, ref)
 

@@ -46,12 +46,14 @@ __all__ = (
     "kill",
     "request_stop",
     "set_handler",
+    "start",
     "stop_child",
     "terminate",
 )
 
 log = logging.getLogger("repertory")
 _NO_HOOK = Actor.on_start
+_NO_STOP_HOOK = Actor.on_stop
 
 
 # -- building the actor -----------------------------------------------------------------
@@ -122,7 +124,8 @@ def handle_signal(cell: CellState, signal: Signal) -> Pending:
     return _HANDLERS[type(signal)](cell, signal)
 
 
-def _start(cell: CellState, signal: Start) -> Pending:
+def start(cell: CellState, signal: Start) -> Pending:
+    """Run on_start: a new cell's first turn calls this directly (`turn.run`)."""
     on_start = cell.actor.on_start
     if getattr(on_start, "__func__", None) is _NO_HOOK:
         return started(cell)  # most actors keep the default: skip the hook machinery
@@ -201,7 +204,10 @@ def stop_next_child(cell: CellState) -> Pending:
     then = terminate if cell.state == Phase.STOPPING else torn_down
     if cell.held:  # never started: no on_stop without an on_start
         return then(cell)
-    return call_hook(cell, cell.actor.on_stop, (cell.stop_reason,), partial(then, cell))
+    on_stop = cell.actor.on_stop
+    if getattr(on_stop, "__func__", None) is _NO_STOP_HOOK:
+        return then(cell)  # the default does nothing: skip the hook machinery
+    return call_hook(cell, on_stop, (cell.stop_reason,), partial(then, cell))
 
 
 def terminate(cell: CellState) -> Pending:
@@ -379,7 +385,7 @@ def _child_failed(cell: CellState, signal: ChildFailed) -> Pending:
 
 
 _HANDLERS: dict[type[Signal], Callable[[CellState, Any], Pending]] = {
-    Start: _start,
+    Start: start,
     Stop: _stop,
     ChildTerminated: _child_terminated,
     ChildFailed: _child_failed,

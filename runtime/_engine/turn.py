@@ -16,7 +16,7 @@ from typing import Any
 from actors.errors import ActorStoppedError
 from runtime._engine.envelope import Envelope
 from runtime._engine.hooks import fail
-from runtime._engine.lifecycle import handle_signal
+from runtime._engine.lifecycle import handle_signal, start
 from runtime._engine.state import NOTHING, START, CellState, Phase
 
 __all__ = ("HIGH_WATER", "run", "run_ask")
@@ -38,7 +38,7 @@ def run(cell: CellState, budget: int) -> Coroutine[Any, Any, None] | None:
     """
     if cell.start_due:  # a new cell's first turn: its Start, before any other signal
         cell.start_due = False
-        pending = handle_signal(cell, START)
+        pending = start(cell, START)
         if pending is not None:
             return pending
     while True:

@@ -8,7 +8,7 @@ it (delivery, watches, spawn, names, membership). Read with `FRAME_HANDLERS` in
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runtime._cluster.credits import on_credit
 from runtime._cluster.delivery import RemoteDelivery
@@ -54,6 +54,8 @@ class Inbound:
         self.on_send_many = delivery.on_send_many
         self.on_credit = on_credit
         self.unsent = delivery.unsent
+        self.reply_frame = delivery.reply_frame  # every answer to a remote ask
+        self.error_to_wire = delivery.error_to_wire
 
     @property
     def kernel(self) -> Kernel:
@@ -88,9 +90,3 @@ class Inbound:
 
     def link_closed(self, link: Link, reason: str) -> None:
         self._closed(link, reason)
-
-    def reply_frame(self, corr: int, value: Any) -> wire.Reply:
-        return self.delivery.reply_frame(corr, value)
-
-    def error_to_wire(self, error: BaseException) -> wire.RemoteError:
-        return self.delivery.error_to_wire(error)

@@ -66,10 +66,11 @@ DEADLINE = 60.0
 # CPU seconds of this process (see the module's docstring).
 _clock = time.process_time
 # Rounds per figure: ours and its baseline take turns (A B A B) and the table gives
-# the median of the three per-round ratios and their range (CPU time holds far better
-# than wall time on a shared machine, so three do). The trio column is a rate beside
-# it, not a ratio: one run does for it. A full run takes about 40 s of CPU.
-ROUNDS = {"asyncio": 3, "trio": 1}
+# the median of the per-round ratios and their range. Three left a median that moved
+# by 0.2 between runs with the machine's load at 20; five hold it within about 0.1. The
+# trio column is a rate beside it, not a ratio: one run does for it. A full run takes
+# about 45 s on a loaded 2-core machine.
+ROUNDS = {"asyncio": 5, "trio": 1}
 
 
 class _Tally:

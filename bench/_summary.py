@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench._harness import Result
-from bench.report import PEERS, Row
+from bench.report import PEERS, Row, cell_json, cell_text, human
 
 __all__ = ("GOALS", "Goal", "Line", "Source", "build_summary", "format_lines",
            "format_other", "history_entry", "other_targets", "summary_json")
@@ -214,31 +214,12 @@ def history_entry(lines: Sequence[Line], code: str, date: str) -> dict[str, Any]
 # -- text and JSON --------------------------------------------------------------------------
 
 
-def _human(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if abs(value) >= 1e4:
-        return f"{value / 1e3:.0f}k"
-    if abs(value) < 100:
-        return f"{value:.3g}"
-    return f"{value:,.0f}"
-
-
 def _judged_text(value: float, measure_is_ratio: bool) -> str:
-    return f"{value:.2f}x" if measure_is_ratio else _human(value)
+    return f"{value:.2f}x" if measure_is_ratio else human(value)
 
 
 def _range_text(low: float, high: float, ratio: bool) -> str:
     return f"{_judged_text(low, ratio)}-{_judged_text(high, ratio)}"
-
-
-def _cell(cell: Result | str | None, reasons: dict[str, int], show_n: bool = False) -> str:
-    if cell is None:
-        return "-"
-    if isinstance(cell, str):
-        number = reasons.setdefault(cell, len(reasons) + 1)
-        return f"n/a [{number}]"
-    return f"{_human(cell.value)} (n={_human(cell.n)})" if show_n else _human(cell.value)
 
 
 def _columns(
@@ -258,9 +239,9 @@ def _columns(
             runs = (f"{_judged_text(low, ratio_goal)} (1 run)" if count == 1 else
                     f"{_range_text(low, high, ratio_goal)} ({count} runs)")
         met = {True: "yes", False: "NO", None: "n/a"}[line.met]
-        table.append([line.label, line.unit or "-", _cell(line.ours, reasons),
-                      _cell(line.baseline, reasons), ratio, run_range, runs, line.target, met,
-                      *(_cell(line.peers.get(p), reasons, show_n=True) for p in PEERS)])
+        table.append([line.label, line.unit or "-", cell_text(line.ours, reasons),
+                      cell_text(line.baseline, reasons), ratio, run_range, runs, line.target, met,
+                      *(cell_text(line.peers.get(p), reasons, show_n=True) for p in PEERS)])
     return table
 
 
@@ -299,13 +280,9 @@ def format_other(rows: Sequence[tuple[str, Row]]) -> str:
     for module, row in rows:
         checks = [t.met(row) for t in row.targets]
         met = "n/a" if any(c is None for c in checks) else "yes" if all(checks) else "NO"
-        table.append([f"{module}: {row.figure}", row.unit or "-", _cell(row.ours, reasons),
+        table.append([f"{module}: {row.figure}", row.unit or "-", cell_text(row.ours, reasons),
                       row.ratio_text(), row.verdict() or "-", met])
     return _render(table, reasons)
-
-
-def _cell_json(cell: Result | str | None) -> Any:
-    return cell.to_json() if isinstance(cell, Result) else cell
 
 
 def summary_json(lines: Sequence[Line], others: Sequence[tuple[str, Row]]) -> dict[str, Any]:
@@ -313,15 +290,15 @@ def summary_json(lines: Sequence[Line], others: Sequence[tuple[str, Row]]) -> di
     return {
         "issue15": [{
             "figure": line.label, "unit": line.unit, "source": line.figure,
-            "ours": _cell_json(line.ours), "baseline": _cell_json(line.baseline),
+            "ours": cell_json(line.ours), "baseline": cell_json(line.baseline),
             "baseline_name": line.baseline_name, "ratio": line.ratio, "paired": line.paired,
             "range_this_run": line.run_range, "range_runs": line.history_range,
             "target": line.target, "judged": line.judged, "met": line.met,
-            "peers": {name: _cell_json(cell) for name, cell in line.peers.items()},
+            "peers": {name: cell_json(cell) for name, cell in line.peers.items()},
         } for line in lines],
         "other_targets": [{
             "module": module, "figure": row.figure, "unit": row.unit,
-            "ours": _cell_json(row.ours), "ratio": row.ratio,
+            "ours": cell_json(row.ours), "ratio": row.ratio,
             "targets": [{"target": t.label, "met": t.met(row)} for t in row.targets],
         } for module, row in others],
     }

@@ -20,8 +20,8 @@ from typing import Any
 from bench._harness import REPEATS, Result, paired_ratio, ratio_range
 
 __all__ = (
-    "PEERS", "Row", "Target", "format_table", "legend", "machine_info", "module_rows",
-    "write_json",
+    "PEERS", "Row", "Target", "cell_json", "cell_text", "format_table", "human", "legend",
+    "machine_info", "module_rows", "write_json",
 )
 
 PEERS = ("pykka", "thespian", "xoscar")
@@ -103,14 +103,14 @@ class Row:
         return {
             "figure": self.figure,
             "unit": self.unit,
-            "ours_asyncio": _cell_json(self.ours),
-            "ours_trio": _cell_json(self.trio),
-            "baseline": _cell_json(self.baseline),
+            "ours_asyncio": cell_json(self.ours),
+            "ours_trio": cell_json(self.trio),
+            "baseline": cell_json(self.baseline),
             "baseline_name": self.baseline_name,
             "ratio": self.ratio,
             "paired": self.paired,
             "ratio_range": self.ratio_range,
-            "peers": {name: _cell_json(cell) for name, cell in self.peers.items()},
+            "peers": {name: cell_json(cell) for name, cell in self.peers.items()},
             "targets": [{"target": t.label, "against": t.against, "threshold": t.threshold,
                          "met": t.met(self)} for t in self.targets],
             "higher_is_better": self.higher_is_better,
@@ -142,11 +142,11 @@ def _value(cell: Result | str | None) -> float | None:
     return cell.value if isinstance(cell, Result) else None
 
 
-def _cell_json(cell: Result | str | None) -> Any:
+def cell_json(cell: Result | str | None) -> Any:
     return cell.to_json() if isinstance(cell, Result) else cell
 
 
-def _human(value: float) -> str:
+def human(value: float) -> str:
     if abs(value) >= 1e6:
         return f"{value / 1e6:.3g}M"
     if abs(value) >= 1e4:  # below this the full number is short enough
@@ -156,7 +156,7 @@ def _human(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _cell(cell: Result | str | None, reasons: dict[str, int], show_n: bool = False) -> str:
+def cell_text(cell: Result | str | None, reasons: dict[str, int], show_n: bool = False) -> str:
     if cell is None:
         return "-"
     if isinstance(cell, str):
@@ -164,7 +164,7 @@ def _cell(cell: Result | str | None, reasons: dict[str, int], show_n: bool = Fal
         # table readable, and the note under it says the whole thing once.
         number = reasons.setdefault(cell, len(reasons) + 1)
         return f"n/a [{number}]"
-    return f"{_human(cell.value)} (n={_human(cell.n)})" if show_n else _human(cell.value)
+    return f"{human(cell.value)} (n={human(cell.n)})" if show_n else human(cell.value)
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -177,8 +177,8 @@ def format_table(rows: Sequence[Row]) -> str:
     reasons: dict[str, int] = {}
     for row in rows:
         ratio = row.ratio_text()
-        ours = [_cell(cell, reasons) for cell in (row.ours, row.trio, row.baseline)]
-        peers = [_cell(row.peers.get(name), reasons, show_n=True) for name in PEERS]
+        ours = [cell_text(cell, reasons) for cell in (row.ours, row.trio, row.baseline)]
+        peers = [cell_text(row.peers.get(name), reasons, show_n=True) for name in PEERS]
         lines.append([row.figure, row.unit, *ours, ratio, *peers, row.verdict() or "-"])
     keep = [i for i in range(len(header))
             if i < 3 or any(line[i] != "-" for line in lines[1:])]
@@ -263,4 +263,4 @@ def write_json(path: Path, rows: Sequence[Row], raw: Mapping[str, Any], quick: b
         "raw": raw,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, default=_cell_json) + "\n")
+    path.write_text(json.dumps(document, indent=2, default=cell_json) + "\n")

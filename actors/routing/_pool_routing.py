@@ -45,8 +45,16 @@ Routing = Literal["round_robin", "random", "broadcast", "consistent_hash", "smal
 ROUTINGS: tuple[str, ...] = get_args(Routing)
 
 M = TypeVar("M", contravariant=True)
+T = TypeVar("T")
 
 _UNKNOWN_SIZE = 1 << 62  # the mailbox size of a worker whose mailbox cannot be read
+_Tell = Callable[[Any, "ActorRef[Any] | None"], None]  # a worker's bound `tell`
+
+
+def _worker_of(tell: _Tell) -> ActorRef[Any]:
+    """The worker whose bound `tell` a routing picked."""
+    worker: ActorRef[Any] = tell.__self__  # type: ignore[attr-defined]
+    return worker
 
 
 def check_routing(routing: str, key: Callable[[Any], Any] | None, size: int) -> None:
@@ -78,7 +86,7 @@ class PoolRef(ActorRef[M]):
     >>> # pool.tell(image); await pool.ask(image, timeout=2.0)
     """
 
-    __slots__ = ("_key", "_next", "_pool", "_routing", "_workers")
+    __slots__ = ("_key", "_next_tell", "_pool", "_routing", "_tells", "_workers")
 
     def __new__(
         cls, routing: Routing, key: Callable[[Any], Any] | None = None, size: int = 1
@@ -103,8 +111,13 @@ class PoolRef(ActorRef[M]):
 
     def _route_to(self, workers: tuple[ActorRef[Any], ...]) -> None:
         self._workers = workers
+        # The routings pick among the workers' bound `tell`s, not the refs: the pool's
+        # tell then calls the pick at once, without looking `tell` up on the worker
+        # (which costs a pool tell about a third of a plain tell). `pick` gives the
+        # ref back as the bound method's `__self__`.
+        self._tells: tuple[_Tell, ...] = tuple(worker.tell for worker in workers)
         # Workers in turn, one C call per tell (round_robin; broadcast's asks).
-        self._next = itertools.cycle(workers).__next__
+        self._next_tell = itertools.cycle(self._tells).__next__
         self._prepare()
 
     def _prepare(self) -> None:
@@ -129,7 +142,7 @@ class PoolRef(ActorRef[M]):
 
     def pick(self, message: Any) -> ActorRef[Any]:
         """The worker `message` goes to (for broadcast: the one an ask goes to)."""
-        return self._next()
+        return _worker_of(self._next_tell())
 
     def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
         self.pick(message).tell(message, sender)
@@ -171,7 +184,11 @@ class _RoundRobin(PoolRef[Any]):
     __slots__ = ()
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        self._next().tell(message, sender)  # one Python frame over a plain tell
+        # One Python frame over a plain tell. The slot is read into a local, not called
+        # as `self._next_tell()`: CPython 3.11 cannot specialise a method call on a
+        # slot, and the generic lookup costs as much as the rest of this frame.
+        next_tell = self._next_tell
+        next_tell()(message, sender)
 
 
 class _Broadcast(PoolRef[Any]):
@@ -180,8 +197,8 @@ class _Broadcast(PoolRef[Any]):
     __slots__ = ()
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        for worker in self._workers:
-            worker.tell(message, sender)
+        for tell in self._tells:
+            tell(message, sender)
 
     async def send(self, message: Any) -> None:
         for worker in self._workers:
@@ -195,17 +212,19 @@ class _Random(PoolRef[Any]):
 
     def _prepare(self) -> None:
         # Not bound to workers yet: fail as round_robin does (StopIteration).
-        self._draw = _random_workers(self._workers) if self._workers else self._next
+        self._draw = _random_workers(self._tells) if self._tells else self._next_tell
 
     def pick(self, message: Any) -> ActorRef[Any]:
-        return self._draw()
+        return _worker_of(self._draw())
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        self._draw().tell(message, sender)  # one C call to pick, as round_robin
+        draw = self._draw  # one C call to pick, as round_robin (and read as it does)
+        draw()(message, sender)
 
 
-def _random_workers(workers: tuple[ActorRef[Any], ...]) -> Callable[[], ActorRef[Any]]:
-    """A function returning a worker drawn at random on each call, at the cost of one
+def _random_workers(workers: tuple[T, ...]) -> Callable[[], T]:
+    """A function returning one of `workers` (here: their tells) drawn at random on each
+    call, at the cost of one
     C call: it steps through batches of random bytes, each byte mapped to a worker
     by `bytes.translate` (bytes past the largest multiple of the pool's size are
     dropped, so every worker is equally likely), drawn from `random` as needed."""
@@ -217,13 +236,13 @@ def _random_workers(workers: tuple[ActorRef[Any], ...]) -> Callable[[], ActorRef
     table = bytes(b % count for b in range(256))
     drop = bytes(range(usable, 256))
 
-    def batch(_: object) -> Sequence[ActorRef[Any]]:
+    def batch(_: object) -> Sequence[T]:
         drawn = random.randbytes(_DRAW_BATCH).translate(table, drop)
         if len(drawn) < 2:  # itemgetter of one index gives the item, not a tuple
             return [workers[index] for index in drawn]
         # One C loop over the indices: a third of the cost of map(workers.__getitem__)
         # per message (65 vs 165 ns on a loaded machine), which calls a slot per byte.
-        picked: tuple[ActorRef[Any], ...] = operator.itemgetter(*drawn)(workers)
+        picked: tuple[T, ...] = operator.itemgetter(*drawn)(workers)
         return picked
 
     return itertools.chain.from_iterable(map(batch, itertools.repeat(None))).__next__
@@ -233,40 +252,47 @@ class _ConsistentHash(PoolRef[Any]):
     """A message goes to the ring's owner of its key: a CRC-32 and one table lookup per
     message, whatever the number of distinct keys (the ring never changes while the
     pool lives, so its tables are made once). The table (`HashRing.buckets`) names
-    the owner of each of 16,384 arcs of the ring; a key in one of the few arcs that
-    hold a member's point takes the binary search instead."""
+    the owner of each of 16,384 arcs of the ring in a byte (16 KB, which stays in
+    cache where a tuple of the owners' tells per arc, 128 KB, measured slower); a key
+    in one of the few arcs that hold a member's point takes the binary search instead."""
 
-    __slots__ = ("_arc_owners", "_arcs", "_owners", "_points")
+    __slots__ = ("_arc_tells", "_arcs", "_point_tells", "_points")
 
     def _prepare(self) -> None:
-        self._points: list[int] = []
-        self._owners: list[ActorRef[Any]] = []
         # Not bound yet (or more workers than the table names): the binary search.
+        self._points: list[int] = []
+        self._point_tells: list[_Tell] = []
         self._arcs = _NO_ARCS
-        self._arc_owners: tuple[ActorRef[Any] | None, ...] = (None,)
+        self._arc_tells: tuple[_Tell | None, ...] = (None,)
         if self._workers:
             ring = HashRing(self._workers)
-            self._points, self._owners = ring.table()
+            tell_of = dict(zip(self._workers, self._tells, strict=True))
+            self._points, owners = ring.table()
+            self._point_tells = [tell_of[owner] for owner in owners]
             if len(self._workers) <= 255:
-                self._arcs, self._arc_owners = ring.buckets()
+                self._arcs, members = ring.buckets()
+                self._arc_tells = tuple(None if member is None else tell_of[member]
+                                        for member in members)
 
     def pick(self, message: Any) -> ActorRef[Any]:
         assert self._key is not None
         position = key_position(self._key(message))
-        owner = self._arc_owners[self._arcs[position >> _ARC_SHIFT]]
-        if owner is None:
-            owner = self._owners[bisect_left(self._points, position)]
-        return owner
+        tell = self._arc_tells[self._arcs[position >> _ARC_SHIFT]]
+        if tell is None:
+            tell = self._point_tells[bisect_left(self._points, position)]
+        return _worker_of(tell)
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         # `pick`, inlined with `key_position`'s str case: a pool's tell is as hot as
-        # a plain one.
-        key = self._key(message)  # type: ignore[misc]
+        # a plain one. The key function is read into a local first (see
+        # `_RoundRobin.tell`).
+        key_of = self._key
+        key = key_of(message)  # type: ignore[misc]
         position = crc32(key.encode()) if type(key) is str else key_position(key)
-        owner = self._arc_owners[self._arcs[position >> _ARC_SHIFT]]
-        if owner is None:
-            owner = self._owners[bisect_left(self._points, position)]
-        owner.tell(message, sender)
+        tell = self._arc_tells[self._arcs[position >> _ARC_SHIFT]]
+        if tell is None:
+            tell = self._point_tells[bisect_left(self._points, position)]
+        tell(message, sender)
 
 
 class _SmallestMailbox(PoolRef[Any]):
@@ -288,7 +314,8 @@ class _SmallestMailbox(PoolRef[Any]):
       counts older than the caller's last pause, and a message costs one C call, as
       with round_robin, instead of a mailbox read (a property: a Python frame).
 
-    The rounds come from `_round`, chained so that `_step()` is that one C call.
+    The rounds (of the workers' tells) come from `_round`, chained so that `_step()`
+    is that one C call.
     """
 
     __slots__ = ("_counts", "_draining", "_local", "_readable", "_step")
@@ -300,26 +327,28 @@ class _SmallestMailbox(PoolRef[Any]):
         self._draining = True  # until a full read finds a burst
         # Not bound to workers yet: fail as round_robin does (StopIteration).
         rounds = map(self._round, itertools.repeat(None))
-        self._step: Callable[[], ActorRef[Any]] = (
-            itertools.chain.from_iterable(rounds).__next__ if self._workers else self._next
+        self._step: Callable[[], _Tell] = (
+            itertools.chain.from_iterable(rounds).__next__ if self._workers
+            else self._next_tell
         )
 
     def pick(self, message: Any) -> ActorRef[Any]:
-        return self._step()
+        return _worker_of(self._step())
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        self._step().tell(message, sender)  # one C call to pick, as round_robin
+        step = self._step  # one C call to pick, as round_robin (and read as it does)
+        step()(message, sender)
 
-    def _round(self, _: object) -> Sequence[ActorRef[Any]]:
-        """The workers the next messages go to, in order: one when draining, else a
-        round planned from a fresh read of every mailbox."""
+    def _round(self, _: object) -> Sequence[_Tell]:
+        """The tells of the workers the next messages go to, in order: one when
+        draining, else a round planned from a fresh read of every mailbox."""
         counts, workers = self._counts, self._workers
         if self._draining:
             index = counts.index(min(counts))
             if self._readable[index] and not workers[index].mailbox_size:  # type: ignore[attr-defined]
                 # Empty: none has fewer. Counted as sent, so that idle workers share.
                 counts[index] += 1
-                return (workers[index],)
+                return (self._tells[index],)
         if self._local:
             fresh = list(map(_mailbox_size, workers))
         else:
@@ -333,33 +362,33 @@ class _SmallestMailbox(PoolRef[Any]):
         if self._draining:
             index = fresh.index(min(fresh))
             fresh[index] += 1
-            return (workers[index],)
+            return (self._tells[index],)
         return self._plan()
 
-    def _plan(self) -> Sequence[ActorRef[Any]]:
+    def _plan(self) -> Sequence[_Tell]:
         """The next round: where tells go if nothing drains meanwhile, emptiest first
         (ties: the first), counted into `_counts`. It brings every count up to the
         highest and then `_ROUND_PER_WORKER` above it, so that the next round starts
         level and is the plain turn of the workers, unless that is more than two
         rounds' worth (a worker far behind): then just one round's worth."""
-        counts, workers = self._counts, self._workers
+        counts, tells = self._counts, self._tells
         if counts.count(counts[0]) == len(counts):  # the steady state of a burst
-            self._counts = [counts[0] + _ROUND_PER_WORKER] * len(workers)
-            return workers * _ROUND_PER_WORKER  # each in turn
+            self._counts = [counts[0] + _ROUND_PER_WORKER] * len(tells)
+            return tells * _ROUND_PER_WORKER  # each in turn
         low, high = min(counts), max(counts)
-        messages = _ROUND_PER_WORKER * len(workers)
+        messages = _ROUND_PER_WORKER * len(tells)
         behind = high * len(counts) - sum(counts)
         if behind <= messages:
             messages += behind
         # Level by level: the workers at the lowest count, in order, get one each, as
         # one message at a time to the first smallest would.
-        picks: list[ActorRef[Any]] = []
+        picks: list[_Tell] = []
         level = low
         while True:
             for index, count in enumerate(counts):
                 if count == level:
                     counts[index] = level + 1
-                    picks.append(workers[index])
+                    picks.append(tells[index])
                     if len(picks) == messages:
                         return picks
             level += 1

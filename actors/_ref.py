@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 __all__ = ("ActorRef",)
@@ -77,6 +77,19 @@ class ActorRef(Generic[M]):
     def _unwrap(self) -> ActorRef[Any]:
         """The plain ref under a wrapping one (a pool's, a dynamic supervisor's)."""
         return self
+
+    @staticmethod
+    def _tell_picked(
+        pick: Callable[[], ActorRef[Any]],
+    ) -> Callable[[Any, ActorRef[Any] | None], None]:
+        """A `tell` to the ref `pick()` returns at each call (`lowlevel.tell_picked`).
+        A kind of ref overrides it with one as cheap as its own `tell`, for when every
+        ref `pick` returns is of that kind."""
+
+        def tell(message: Any, sender: ActorRef[Any] | None = None) -> None:
+            pick().tell(message, sender)
+
+        return tell
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ActorRef):

@@ -36,6 +36,7 @@ from typing import Any, Literal, TypeVar, get_args
 from zlib import crc32
 
 from actors._ref import ActorRef
+from actors.lowlevel import tell_picked
 from actors.routing._hashring import BUCKET_BITS, HashRing, key_position
 from actors.routing._validate import invalid_choice
 
@@ -79,14 +80,17 @@ class PoolRef(ActorRef[M]):
     (the pool actor then routes what it gets, one hop more). Refs come from spawning a
     `Pool` (`system.spawn_pool`, `spawn(Pool(...))`, a supervisor's `Child(Pool(...))`);
     a named pool's name resolves to this ref. When its pool restarts, the ref routes to
-    the fresh workers. Each routing is a subclass whose `tell` is one short method,
-    because a pool's `tell` is as hot as a plain one.
+    the fresh workers. Each routing is a subclass, because a pool's `tell` is as hot
+    as a plain one: where the pick does not look at the message (round_robin, random,
+    smallest_mailbox), `tell` is not a method but a slot holding the function
+    `actors.lowlevel.tell_picked` made for its pick, which for local workers costs one
+    Python frame, as a plain tell does; elsewhere it is one short method.
 
     >>> # pool = system.spawn_pool(Resizer, size=4, routing="round_robin")
     >>> # pool.tell(image); await pool.ask(image, timeout=2.0)
     """
 
-    __slots__ = ("_key", "_next_tell", "_pool", "_routing", "_tells", "_workers")
+    __slots__ = ("_key", "_next", "_pool", "_routing", "_tells", "_workers")
 
     def __new__(
         cls, routing: Routing, key: Callable[[Any], Any] | None = None, size: int = 1
@@ -111,14 +115,19 @@ class PoolRef(ActorRef[M]):
 
     def _route_to(self, workers: tuple[ActorRef[Any], ...]) -> None:
         self._workers = workers
-        # The routings pick among the workers' bound `tell`s, not the refs: the pool's
-        # tell then calls the pick at once, without looking `tell` up on the worker
-        # (which costs a pool tell about a third of a plain tell). `pick` gives the
-        # ref back as the bound method's `__self__`.
+        # The workers' bound tells, for routings that call them by a pick of their own
+        # (broadcast, consistent_hash): looking `tell` up on the worker per message
+        # costs about a third of a plain tell.
         self._tells: tuple[_Tell, ...] = tuple(worker.tell for worker in workers)
         # Workers in turn, one C call per tell (round_robin; broadcast's asks).
-        self._next_tell = itertools.cycle(self._tells).__next__
+        self._next = itertools.cycle(workers).__next__
         self._prepare()
+
+    def _tell_through(self, pick: Callable[[], ActorRef[Any]]) -> None:
+        """Make `tell` the function that tells the worker `pick()` returns (a C call:
+        an iterator's `__next__`): `lowlevel.tell_picked`, stored in the subclass's
+        `tell` slot so that ``pool.tell(m)`` calls it without a frame of ours."""
+        self.tell = tell_picked(self._workers, pick)  # type: ignore[method-assign,assignment]
 
     def _prepare(self) -> None:
         """Set up what this routing keeps for `self._workers` (a subclass's own slots);
@@ -142,7 +151,7 @@ class PoolRef(ActorRef[M]):
 
     def pick(self, message: Any) -> ActorRef[Any]:
         """The worker `message` goes to (for broadcast: the one an ask goes to)."""
-        return _worker_of(self._next_tell())
+        return self._next()
 
     def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
         self.pick(message).tell(message, sender)
@@ -181,14 +190,10 @@ class PoolRef(ActorRef[M]):
 
 
 class _RoundRobin(PoolRef[Any]):
-    __slots__ = ()
+    __slots__ = ("tell",)  # see `_tell_through`
 
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        # One Python frame over a plain tell. The slot is read into a local, not called
-        # as `self._next_tell()`: CPython 3.11 cannot specialise a method call on a
-        # slot, and the generic lookup costs as much as the rest of this frame.
-        next_tell = self._next_tell
-        next_tell()(message, sender)
+    def _prepare(self) -> None:
+        self._tell_through(self._next)
 
 
 class _Broadcast(PoolRef[Any]):
@@ -208,23 +213,20 @@ class _Broadcast(PoolRef[Any]):
 class _Random(PoolRef[Any]):
     """Each message to a worker drawn at random, uniformly, independently of the others."""
 
-    __slots__ = ("_draw",)
+    __slots__ = ("_draw", "tell")  # `tell`: see `_tell_through`
 
     def _prepare(self) -> None:
         # Not bound to workers yet: fail as round_robin does (StopIteration).
-        self._draw = _random_workers(self._tells) if self._tells else self._next_tell
+        self._draw = _random_workers(self._workers) if self._workers else self._next
+        self._tell_through(self._draw)  # one C call to pick, as round_robin
 
     def pick(self, message: Any) -> ActorRef[Any]:
-        return _worker_of(self._draw())
-
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        draw = self._draw  # one C call to pick, as round_robin (and read as it does)
-        draw()(message, sender)
+        return self._draw()
 
 
 def _random_workers(workers: tuple[T, ...]) -> Callable[[], T]:
-    """A function returning one of `workers` (here: their tells) drawn at random on each
-    call, at the cost of one
+    """A function returning one of `workers` drawn at random on each call, at the cost
+    of one
     C call: it steps through batches of random bytes, each byte mapped to a worker
     by `bytes.translate` (bytes past the largest multiple of the pool's size are
     dropped, so every worker is equally likely), drawn from `random` as needed."""
@@ -314,11 +316,10 @@ class _SmallestMailbox(PoolRef[Any]):
       counts older than the caller's last pause, and a message costs one C call, as
       with round_robin, instead of a mailbox read (a property: a Python frame).
 
-    The rounds (of the workers' tells) come from `_round`, chained so that `_step()`
-    is that one C call.
+    The rounds come from `_round`, chained so that `_step()` is that one C call.
     """
 
-    __slots__ = ("_counts", "_draining", "_local", "_readable", "_step")
+    __slots__ = ("_counts", "_draining", "_local", "_readable", "_step", "tell")
 
     def _prepare(self) -> None:
         self._readable = tuple(hasattr(worker, "mailbox_size") for worker in self._workers)
@@ -327,28 +328,24 @@ class _SmallestMailbox(PoolRef[Any]):
         self._draining = True  # until a full read finds a burst
         # Not bound to workers yet: fail as round_robin does (StopIteration).
         rounds = map(self._round, itertools.repeat(None))
-        self._step: Callable[[], _Tell] = (
-            itertools.chain.from_iterable(rounds).__next__ if self._workers
-            else self._next_tell
+        self._step: Callable[[], ActorRef[Any]] = (
+            itertools.chain.from_iterable(rounds).__next__ if self._workers else self._next
         )
+        self._tell_through(self._step)  # `tell`: see `_tell_through`
 
     def pick(self, message: Any) -> ActorRef[Any]:
-        return _worker_of(self._step())
+        return self._step()
 
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        step = self._step  # one C call to pick, as round_robin (and read as it does)
-        step()(message, sender)
-
-    def _round(self, _: object) -> Sequence[_Tell]:
-        """The tells of the workers the next messages go to, in order: one when
-        draining, else a round planned from a fresh read of every mailbox."""
+    def _round(self, _: object) -> Sequence[ActorRef[Any]]:
+        """The workers the next messages go to, in order: one when draining, else a
+        round planned from a fresh read of every mailbox."""
         counts, workers = self._counts, self._workers
         if self._draining:
             index = counts.index(min(counts))
             if self._readable[index] and not workers[index].mailbox_size:  # type: ignore[attr-defined]
                 # Empty: none has fewer. Counted as sent, so that idle workers share.
                 counts[index] += 1
-                return (self._tells[index],)
+                return (workers[index],)
         if self._local:
             fresh = list(map(_mailbox_size, workers))
         else:
@@ -362,33 +359,33 @@ class _SmallestMailbox(PoolRef[Any]):
         if self._draining:
             index = fresh.index(min(fresh))
             fresh[index] += 1
-            return (self._tells[index],)
+            return (workers[index],)
         return self._plan()
 
-    def _plan(self) -> Sequence[_Tell]:
+    def _plan(self) -> Sequence[ActorRef[Any]]:
         """The next round: where tells go if nothing drains meanwhile, emptiest first
         (ties: the first), counted into `_counts`. It brings every count up to the
         highest and then `_ROUND_PER_WORKER` above it, so that the next round starts
         level and is the plain turn of the workers, unless that is more than two
         rounds' worth (a worker far behind): then just one round's worth."""
-        counts, tells = self._counts, self._tells
+        counts, workers = self._counts, self._workers
         if counts.count(counts[0]) == len(counts):  # the steady state of a burst
-            self._counts = [counts[0] + _ROUND_PER_WORKER] * len(tells)
-            return tells * _ROUND_PER_WORKER  # each in turn
+            self._counts = [counts[0] + _ROUND_PER_WORKER] * len(workers)
+            return workers * _ROUND_PER_WORKER  # each in turn
         low, high = min(counts), max(counts)
-        messages = _ROUND_PER_WORKER * len(tells)
+        messages = _ROUND_PER_WORKER * len(workers)
         behind = high * len(counts) - sum(counts)
         if behind <= messages:
             messages += behind
         # Level by level: the workers at the lowest count, in order, get one each, as
         # one message at a time to the first smallest would.
-        picks: list[_Tell] = []
+        picks: list[ActorRef[Any]] = []
         level = low
         while True:
             for index, count in enumerate(counts):
                 if count == level:
                     counts[index] = level + 1
-                    picks.append(tells[index])
+                    picks.append(workers[index])
                     if len(picks) == messages:
                         return picks
             level += 1

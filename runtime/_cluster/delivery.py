@@ -72,6 +72,8 @@ class RemoteDelivery:
             allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for,
             message_modules=message_modules, max_size=wire.payload_limit(max_frame_size),
         )
+        self.plain = self.codec.plain  # for `RemoteRef.tell`'s hot path
+        self.payload_limit = self.codec.payload_limit
         # Remote spawns that failed: (node, uid) -> the error (see `spawning.py`).
         self.spawn_failures: dict[tuple[str, int], BaseException] = {}
         self.unsent_dead_lettered = 0  # tells a link still held when it went down

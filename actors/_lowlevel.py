@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 from actors._actor import Actor
-from actors._ref import ActorRef
 
 if TYPE_CHECKING:
     from actors._context import Context
+    from actors._ref import ActorRef
     from actors.mailbox import Mailbox
 
-__all__ = ("ChildControl", "Parent", "children", "identity", "tell_picked", "unwrap")
+__all__ = ("ChildControl", "Parent", "children", "identity", "unwrap")
 
 M = TypeVar("M")
 
@@ -157,20 +157,3 @@ def unwrap(ref: ActorRef[Any]) -> ActorRef[Any]:
 def identity(ref: ActorRef[Any]) -> tuple[str, int]:
     """What refs compare and hash by: the node and the actor's id there."""
     return ref._identity()  # ActorRef's own hook, implemented by each kind of ref
-
-
-def tell_picked(
-    refs: Sequence[ActorRef[Any]], pick: Callable[[], ActorRef[Any]]
-) -> Callable[[Any, ActorRef[Any] | None], None]:
-    """A function ``tell(message, sender=None)`` that tells each message to the ref
-    `pick()` returns then, one of `refs`: for a router that picks in the caller, as a
-    pool's round_robin does with ``itertools.cycle(refs).__next__``.
-
-    When every ref in `refs` is of one kind, the function is that kind's own (a local
-    ref's costs one plain tell and the call to `pick`); otherwise it calls
-    ``pick().tell(message, sender)``. It behaves as that `tell` in every case (a
-    stopped actor's mail goes to dead letters, a full bounded mailbox drops or
-    raises), so `pick` must return only refs from `refs`."""
-    kinds = {type(ref) for ref in refs}
-    kind = kinds.pop() if len(kinds) == 1 else ActorRef  # mixed (or none): the plain way
-    return kind._tell_picked(pick)  # ActorRef's own hook, overridden by a kind of ref

@@ -55,8 +55,8 @@ from actors._lowlevel import ChildControl as ChildControl
 from actors._lowlevel import Parent as Parent
 from actors._lowlevel import children as children
 from actors._lowlevel import identity as identity
-from actors._lowlevel import tell_picked as tell_picked
 from actors._lowlevel import unwrap as unwrap
+from actors._ref import tell_picked as tell_picked
 from actors._system_api import Names as Names
 from actors._system_api import Publisher as Publisher
 from actors._system_api import System as System

@@ -35,8 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, get_args
 from zlib import crc32
 
-from actors._ref import ActorRef
-from actors.lowlevel import tell_picked
+from actors._ref import ActorRef, tell_picked
 from actors.routing._hashring import BUCKET_BITS, HashRing, key_position
 from actors.routing._validate import invalid_choice
 

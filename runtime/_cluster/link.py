@@ -377,7 +377,7 @@ class Link:
                 if not self._handle(frame):
                     return
 
-    def _on_data(self, chunk: bytes) -> None:
+    def _on_data(self, chunk: memoryview) -> None:
         """Handle the frames `chunk` completes (a read, from the transport's callback).
 
         Errors are the reader task's: a broken record or an oversized frame closes the
@@ -430,5 +430,5 @@ class Link:
         raise _PeerLeft
 
 
-def _discard(chunk: bytes) -> None:
+def _discard(chunk: memoryview) -> None:
     """The sink of a closed link's receiver: what still arrives is not handled."""

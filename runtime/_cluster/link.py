@@ -2,8 +2,8 @@
 
 A link runs two tasks in its own task group: the frame writer (batches frames into few
 socket writes) and the reader (decodes frames and hands each to its handler; on
-asyncio's plain TCP the transport's read callback does that instead, see
-`runtime._cluster.read_callback`, and the task sees only the stream's end). Its
+asyncio's plain TCP the transport's read callback does that instead, and the task
+sees only the stream's end: see `runtime._cluster.link_reads`). Its
 heartbeats and failure checks are not its own: the node's one timer for all links
 (`runtime._cluster.links`) calls `keep_alive` once per heartbeat interval. It ends
 when the peer closes, a frame breaks the protocol, the failure detector gives up on
@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any, Protocol
 
 import anyio
@@ -27,8 +28,8 @@ import anyio.abc
 from anyio.abc import ByteStream
 
 from actors.errors import NodeDownError, SerializationError
+from runtime._cluster.link_reads import LinkReads
 from runtime._cluster.phi import PhiAccrualDetector
-from runtime._cluster.read_callback import CallbackReads
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
 from runtime._wire.link_io import LinkWriter
@@ -139,15 +140,12 @@ class Link:
         self.detector = detector
         kernel = handler.kernel
         self.kernel = kernel
-        # On asyncio a plain TCP stream is read from its transport, and each read is
-        # handled in the transport's callback (see `runtime._cluster.read_callback`).
-        self._callbacks = CallbackReads.for_stream(stream, kernel)
-        receiving: anyio.abc.ByteReceiveStream = (
-            stream if self._callbacks is None else self._callbacks.receiver)
         # Every record either way is tagged with this connection's keys (see _wire.records).
-        self.reader = wire.FrameReader(
-            receiving, max_frame_size=max_frame_size, opener=keys.opener()
-        )
+        # On asyncio a plain TCP stream is read from its transport, and each read is
+        # handled in the transport's callback (see `runtime._cluster.link_reads`).
+        self.reads = LinkReads(stream, kernel, max_frame_size=max_frame_size,
+                               opener=keys.opener())
+        self.reader = self.reads.reader
         self.writer = LinkWriter(
             stream, max_frame_size=max_frame_size, high_water=buffer_size,
             backend=kernel.name, sealer=keys.sealer(),
@@ -200,7 +198,7 @@ class Link:
                 if self.retired:
                     tasks.start_soon(self._close_after, RETIRE_GRACE, self.closed_reason)
                 tasks.start_soon(self._guarded, self.writer.run)
-                await self._guarded(self._read)
+                await self._guarded(partial(self.reads.run, self))
                 tasks.cancel_scope.cancel()
         finally:
             if self._flushing is not None:
@@ -262,8 +260,7 @@ class Link:
         """
         if self.closed_reason is None:
             self.closed_reason = reason
-        if self._callbacks is not None:
-            self._callbacks.stop()
+        self.reads.stop()
         if self._scope is not None:
             self._scope.cancel()
 
@@ -359,29 +356,6 @@ class Link:
         self.send(wire.Reply(corr, False, b"", self.handler.error_to_wire(error)))
 
     # -- receiving ------------------------------------------------------------------------
-
-    async def _read(self) -> None:
-        """The reader task: frames in, each to its handler, until the stream ends.
-
-        With callback reads (asyncio's plain TCP) the reads go to the transport's
-        callback once this task waits (no wake-up of this task per read); the task then
-        sees only the end of the stream or its error, as it would otherwise.
-        """
-        reader = self.reader
-        if self._callbacks is not None and self.closed_reason is None:
-            self._callbacks.start(self)
-        while True:
-            try:
-                frames = await reader.receive_batch()
-            except anyio.EndOfStream:
-                self.closed_reason = self.closed_reason or "the peer closed the connection"
-                return
-            except wire.FrameDecodeError as error:
-                self.malformed(error)
-                continue
-            for frame in frames:
-                if not self.handle_frame(frame):
-                    return
 
     def handle_frame(self, frame: wire.SessionFrame) -> bool:
         """Hand `frame` to its handler; False once the peer has said Goodbye."""

@@ -225,8 +225,7 @@ class _Random(PoolRef[Any]):
 
 def _random_workers(workers: tuple[T, ...]) -> Callable[[], T]:
     """A function returning one of `workers` drawn at random on each call, at the cost
-    of one
-    C call: it steps through batches of random bytes, each byte mapped to a worker
+    of one C call: it steps through batches of random bytes, each byte mapped to a worker
     by `bytes.translate` (bytes past the largest multiple of the pool's size are
     dropped, so every worker is equally likely), drawn from `random` as needed."""
     count = len(workers)
@@ -253,9 +252,9 @@ class _ConsistentHash(PoolRef[Any]):
     """A message goes to the ring's owner of its key: a CRC-32 and one table lookup per
     message, whatever the number of distinct keys (the ring never changes while the
     pool lives, so its tables are made once). The table (`HashRing.buckets`) names
-    the owner of each of 16,384 arcs of the ring in a byte (16 KB, which stays in
-    cache where a tuple of the owners' tells per arc, 128 KB, measured slower); a key
-    in one of the few arcs that hold a member's point takes the binary search instead."""
+    the owner of each of 16,384 arcs of the ring in a byte (16 KB; a tuple of the
+    owners' tells per arc would save one index, ~20 ns, for 128 KB a pool); a key in
+    one of the few arcs that hold a member's point takes the binary search instead."""
 
     __slots__ = ("_arc_tells", "_arcs", "_point_tells", "_points")
 
@@ -285,8 +284,9 @@ class _ConsistentHash(PoolRef[Any]):
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         # `pick`, inlined with `key_position`'s str case: a pool's tell is as hot as
-        # a plain one. The key function is read into a local first (see
-        # `_RoundRobin.tell`).
+        # a plain one. The key function is read into a local and then called: CPython
+        # 3.11 cannot specialise `self._key(message)` (a method-style call on a slot),
+        # and its generic lookup cost about a fifth of a plain tell.
         key_of = self._key
         key = key_of(message)  # type: ignore[misc]
         position = crc32(key.encode()) if type(key) is str else key_position(key)
@@ -318,13 +318,14 @@ class _SmallestMailbox(PoolRef[Any]):
     The rounds come from `_round`, chained so that `_step()` is that one C call.
     """
 
-    __slots__ = ("_counts", "_draining", "_local", "_readable", "_step", "tell")
+    __slots__ = ("_counts", "_draining", "_local", "_readable", "_step", "_turn", "tell")
 
     def _prepare(self) -> None:
         self._readable = tuple(hasattr(worker, "mailbox_size") for worker in self._workers)
         self._local = all(self._readable)
         self._counts = [0 if readable else _UNKNOWN_SIZE for readable in self._readable]
         self._draining = True  # until a full read finds a burst
+        self._turn = self._workers * _ROUND_PER_WORKER  # a round from level counts
         # Not bound to workers yet: fail as round_robin does (StopIteration).
         rounds = map(self._round, itertools.repeat(None))
         self._step: Callable[[], ActorRef[Any]] = (
@@ -359,6 +360,12 @@ class _SmallestMailbox(PoolRef[Any]):
             index = fresh.index(min(fresh))
             fresh[index] += 1
             return (workers[index],)
+        if fresh.count(fresh[0]) == len(fresh):  # level: the steady state of a burst
+            # `_plan`'s answer for level counts, without its frame and with a tuple
+            # made once: in a burst, a round's frames are most of what this routing
+            # adds to a tell.
+            self._counts = [fresh[0] + _ROUND_PER_WORKER] * len(fresh)
+            return self._turn  # each in turn
         return self._plan()
 
     def _plan(self) -> Sequence[ActorRef[Any]]:
@@ -368,9 +375,6 @@ class _SmallestMailbox(PoolRef[Any]):
         level and is the plain turn of the workers, unless that is more than two
         rounds' worth (a worker far behind): then just one round's worth."""
         counts, workers = self._counts, self._workers
-        if counts.count(counts[0]) == len(counts):  # the steady state of a burst
-            self._counts = [counts[0] + _ROUND_PER_WORKER] * len(workers)
-            return workers * _ROUND_PER_WORKER  # each in turn
         low, high = min(counts), max(counts)
         messages = _ROUND_PER_WORKER * len(workers)
         behind = high * len(counts) - sum(counts)

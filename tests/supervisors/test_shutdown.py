@@ -70,6 +70,25 @@ async def test_a_hanging_on_stop_is_cancelled_after_its_shutdown_and_the_rest_st
     assert 0.09 <= waited < 1.0
 
 
+async def test_children_that_stop_in_time_leave_no_kill_timer_behind(
+    actor_system: ActorSystem,
+) -> None:
+    probe = TestProbe(actor_system)
+    timers = actor_system._host.timers
+    idle = len(timers)
+    root = actor_system.spawn(Supervisor("root", children=[
+        Child(Worker, probe.ref, f"w{i}", name=f"w{i}", shutdown=30.0) for i in range(200)
+    ]))
+    await expect_events(probe, *[("start", f"w{i}") for i in range(200)])
+    probe.watch(root)
+    actor_system.stop(root)
+    await expect_events(probe, *[("stop", f"w{i}") for i in reversed(range(200))],
+                        Terminated(root, None))
+    # Each stop armed a kill for 30 s later; each child stopped in time, so none is
+    # left to fire (and none keeps its stopped child's cell alive until then).
+    assert len(timers) == idle
+
+
 async def test_a_restart_does_not_wait_past_a_hanging_on_stop_either(
     actor_system: ActorSystem,
 ) -> None:

@@ -24,23 +24,62 @@ and a grant is sent.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from runtime._cluster.refs import target_address
+from actors import ActorRef
+from runtime._cluster.refs import RemoteRef, target_address
 from runtime._wire import framing as wire
 
 if TYPE_CHECKING:
     from runtime._cluster.host import LocalActor
     from runtime._cluster.link import Link
 
-__all__ = ("GRANT_AT", "WINDOW", "receive_sends", "wait_for_credit")
+__all__ = ("GRANT_AT", "WINDOW", "receive_sends", "send", "wait_for_credit")
 
 WINDOW = 256  # both nodes must agree (it is part of PROTOCOL_VERSION 3)
 GRANT_AT = WINDOW // 2  # owed credits are granted in one frame once this many
+
+
+class Sender(Protocol):
+    """What a flow-controlled `send` needs: the remote delivery of this node."""
+
+    node: str
+
+    @property
+    def links(self) -> Mapping[str, Link]: ...
+
+    def encode(self, message: Any) -> bytes: ...
+    def tell(self, ref: RemoteRef[Any], message: Any, sender: ActorRef[Any] | None) -> None: ...
+    def dead_letter(self, message: Any, recipient: str, reason: str) -> None: ...
+
+
+async def send(delivery: Sender, ref: RemoteRef[Any], message: Any) -> None:
+    """Queue `message` for `ref`, waiting while the link to its node is full.
+
+    Waits while the link is full, and while the actor's (bounded) mailbox on its node
+    has no room: that node takes it in when room frees up, and drops nothing on this
+    path. Never hangs on a dead node: a link that closes while this waits, or a node
+    that is not linked, dead-letters the message. The sends of one loop turn to one
+    target leave as one `SendMany` frame (`LinkWriter.send_batched`).
+    """
+    link = delivery.links.get(ref.node)
+    if link is None or ref.node == delivery.node:
+        delivery.tell(ref, message, None)
+        return
+    payload = delivery.encode(message)  # SerializationError reaches the sender
+    # A credit per message the target's node has not yet taken into its mailbox: this
+    # waits while that mailbox is full.
+    if not await wait_for_credit(link, ref.uid):
+        delivery.dead_letter(message, ref.address, "node down")
+        return
+    try:
+        await link.writer.send_batched(ref.uid, payload)  # a Send, or in a SendMany
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        delivery.dead_letter(message, ref.address, "node down")
 
 
 class Receiver(Protocol):
@@ -109,13 +148,37 @@ def receive_sends(
 
 def grant(link: Link, target: int | str, count: int = 1) -> None:
     """Owe the sender `count` more credits for `target`; send what is owed once
-    `GRANT_AT` are."""
+    `GRANT_AT` are.
+
+    A grant the link cannot take now (its buffer is full) is not lost: the credits stay
+    owed, and a task of the link's grants them as soon as the buffer has room (a lost
+    grant would shrink the sender's window for good, and with it gone, stall it).
+    """
     owed = link.owed_credits.get(target, 0) + count
-    if owed >= GRANT_AT:
+    link.owed_credits[target] = owed
+    if owed < GRANT_AT or target in link.granting:
+        return  # not yet due, or the task below will grant it with the rest
+    if link.send(wire.Credit(target, owed)):
         link.owed_credits[target] = 0
-        link.send(wire.Credit(target, owed))
-    else:
-        link.owed_credits[target] = owed
+    elif link.is_open:
+        link.granting.add(target)
+        link.start_soon(partial(_grant_when_room, link, target))
+
+
+async def _grant_when_room(link: Link, target: int | str) -> None:
+    """Grant what is owed for `target` once the link's buffer takes the frame; what is
+    owed is read when the frame is queued, so no credit is granted twice."""
+    try:
+        while link.is_open:
+            await link.writer.flush()  # everything queued is written: there is room
+            owed = link.owed_credits.get(target, 0)
+            if link.send(wire.Credit(target, owed)):
+                link.owed_credits[target] = 0
+                return
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        return  # the link is going down: its sender's credits go with it
+    finally:
+        link.granting.discard(target)
 
 
 def _has_room(cell: LocalActor) -> bool:

@@ -3,7 +3,9 @@
 `RemoteDelivery` owns what crosses a link for one actor: the refs that left this node
 (`exported`), outgoing tells and asks, and incoming `Tell`, `TellMany`, `Ask` and
 `Reply` frames. Links are made and kept by `runtime._cluster.links`; watches and remote
-spawn live beside this module. Guarantees are those of "Delivery between nodes" in
+spawn live beside this module, flow-controlled sends in `runtime._cluster.credits`,
+the node's own services (``$lookup``...) in `runtime._cluster.services`; the hot path
+of plain tells is in `RemoteRef.tell`. Guarantees are those of "Delivery between nodes" in
 DESIGN.md: order per sender and receiver, tell at most once, every ask answered,
 failed or timed out by its deadline.
 """
@@ -13,8 +15,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from actors import ActorRef
 from actors.errors import (
     ActorStoppedError,
@@ -23,10 +23,10 @@ from actors.errors import (
     SerializationError,
 )
 from actors.lowlevel import unwrap
-from runtime._cluster.credits import receive_sends, wait_for_credit
+from runtime._cluster import credits
+from runtime._cluster.credits import receive_sends
 from runtime._cluster.drops import DropSummary
 from runtime._cluster.host import ClusterHost, LocalActor
-from runtime._cluster.members import describe_members
 from runtime._cluster.refs import (
     RemoteRef,
     RemoteReplySlot,
@@ -34,6 +34,7 @@ from runtime._cluster.refs import (
     ref_text,
     target_address,
 )
+from runtime._cluster.services import answer_system_ask
 from runtime._engine.envelope import Envelope
 from runtime._engine.kernel import Kernel, check_ask_timeout, wait_answer
 from runtime._wire import framing as wire
@@ -72,6 +73,8 @@ class RemoteDelivery:
             allow_pickle=allow_pickle, ref_encoder=self.export, ref_decoder=self.ref_for,
             message_modules=message_modules, max_size=wire.payload_limit(max_frame_size),
         )
+        self.plain = self.codec.plain  # for `RemoteRef.tell`'s hot path
+        self.payload_limit = self.codec.payload_limit
         # Remote spawns that failed: (node, uid) -> the error (see `spawning.py`).
         self.spawn_failures: dict[tuple[str, int], BaseException] = {}
         self.unsent_dead_lettered = 0  # tells a link still held when it went down
@@ -153,27 +156,9 @@ class RemoteDelivery:
                 self.host.dead_letter(message, ref.address, reason)
 
     async def send(self, ref: RemoteRef[Any], message: Any) -> None:
-        """Queue `message` for `ref`, waiting while the link to its node is full.
-
-        Waits while the link is full, and while the actor's (bounded) mailbox on its
-        node has no room: that node takes it in when room frees up, and drops nothing
-        on this path. Never hangs on a dead node: a link that closes while this waits,
-        or a node that is not linked, dead-letters the message.
-        """
-        link = self.links.get(ref.node)
-        if link is None or ref.node == self.node:
-            self.tell(ref, message, None)
-            return
-        payload = self.codec.encode(message)
-        # A credit per message the target's node has not yet taken into its mailbox
-        # (see `runtime._cluster.credits`): this waits while that mailbox is full.
-        if not await wait_for_credit(link, ref.uid):
-            self.host.dead_letter(message, ref.address, "node down")
-            return
-        try:
-            await link.writer.send_batched(ref.uid, payload)  # a Send, or in a SendMany
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self.host.dead_letter(message, ref.address, "node down")
+        """Queue `message` for `ref`, waiting while the link to its node is full, and
+        while the actor's bounded mailbox there has no room (`credits.send`)."""
+        await credits.send(self, ref, message)
 
     async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any:
         try:
@@ -237,6 +222,9 @@ class RemoteDelivery:
 
     def on_send_many(self, link: Link, frame: wire.SendMany) -> None:
         receive_sends(self, link, frame.target, frame.payloads)
+
+    def encode(self, message: Any) -> bytes:
+        return self.codec.encode(message)
 
     def decode(self, payload: bytes) -> Any:
         return self.codec.decode(payload)
@@ -317,7 +305,7 @@ class RemoteDelivery:
         deadline = None if frame.timeout is None else self.kernel.now() + frame.timeout
         slot = RemoteReplySlot(link, frame.corr, deadline, self.kernel.now, self._expired)
         if isinstance(frame.target, str) and frame.target.startswith("$"):
-            self.system_ask(frame.target, frame.payload, slot)
+            answer_system_ask(self, frame.target, frame.payload, slot)
             return
         cell = self.local_target(frame.target)
         if cell is None or not cell.alive:
@@ -381,30 +369,3 @@ class RemoteDelivery:
 
     def error_to_wire(self, error: BaseException) -> wire.RemoteError:
         return self.codec.error_to_wire(error)
-
-    # -- what other nodes may ask of this one ---------------------------------------------
-
-    def system_ask(self, target: str, payload: bytes, slot: Any) -> None:
-        """Answer one of the node's own services: ``$lookup``, ``$snapshot``,
-        ``$members``, ``$stop``, ``$stats``, ``$ping``."""
-        try:
-            argument = self.codec.decode(payload)
-            if target == "$lookup":
-                slot.set_result(self.host.whereis(argument))
-            elif target == "$snapshot":
-                slot.set_result(self.host.snapshot())
-            elif target == "$stop":
-                cell = self.exported.get(argument)
-                if cell is not None:
-                    self.host.stop(cell.ref)
-                slot.set_result(cell is not None)
-            elif target == "$members":
-                slot.set_result(describe_members(self))
-            elif target == "$stats":
-                slot.set_result(self.stats())
-            elif target == "$ping":
-                slot.set_result(self.node)
-            else:
-                raise ValueError(f"no system service {target!r} on {self.node}")
-        except Exception as error:
-            slot.set_exception(error)

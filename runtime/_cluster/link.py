@@ -161,6 +161,7 @@ class Link:
         self.credit_waiters: dict[int | str, anyio.Event] = {}
         self.held: dict[int | str, Any] = {}
         self.owed_credits: dict[int | str, int] = {}  # taken in, not yet granted back
+        self.granting: set[int | str] = set()  # owed, waiting for room to be granted
         self._corr = itertools.count(1)
         self._scope: anyio.CancelScope | None = None
         self._flushing: anyio.CancelScope | None = None  # a goodbye waiting to be written

@@ -43,7 +43,7 @@ __all__ = ("Codec", "TypeResolver", "qualified_name")
 # Ext codes (0-127 are ours; msgspec reserves -1 for timestamps).
 (_TUPLE, _SET, _FROZENSET, _STRUCT, _DATACLASS, _ENUM, _REF, _PICKLE, _ERROR, _BYTEARRAY,
  _PAIRS) = range(1, 12)
-_SCALARS = frozenset({int, str, float, bool, bytes, type(None)})
+_SCALARS: frozenset[type] = frozenset({int, str, float, bool, bytes, type(None)})
 
 
 def qualified_name(cls: type) -> str:
@@ -148,6 +148,14 @@ class Codec:
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(ext_hook=self._ext_hook)
         self._classes: dict[str, type] = {}
+        # For a hot path that makes the call itself (remote tells): per type whose
+        # values msgspec writes exactly as `encode` would (plain msgpack, no Ext
+        # record), the one msgspec call that encodes them. Its result equals
+        # `encode`'s when that succeeds and fits `max_size`; the caller must check the
+        # size, and take `encode` (which raises saying why) when the call raises.
+        encode = self._encoder.encode
+        self.plain: dict[type, Callable[[Any], bytes]] = dict.fromkeys(_SCALARS, encode)
+        self.payload_limit = sys.maxsize if max_size is None else max_size
 
     # -- encoding ---------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
 
 from runtime._cluster.credits import GRANT_AT, WINDOW, grant
@@ -17,11 +19,64 @@ from runtime._wire import framing as wire
 class FakeLink:
     def __init__(self) -> None:
         self.owed_credits: dict[int | str, int] = {}
+        self.granting: set[int | str] = set()
         self.sent: list[Any] = []
+        self.is_open = True
 
     def send(self, frame: Any) -> bool:
         self.sent.append(frame)
         return True
+
+
+class FullLink(FakeLink):
+    """A link whose buffer refuses frames until `drain()`; its tasks run in `tasks`."""
+
+    def __init__(self, tasks: anyio.abc.TaskGroup) -> None:
+        super().__init__()
+        self.full = True
+        self.tasks = tasks
+        self.writer = self
+        self.drained = anyio.Event()
+
+    def send(self, frame: Any) -> bool:
+        return not self.full and super().send(frame)
+
+    def start_soon(self, work: Any) -> None:
+        self.tasks.start_soon(work)
+
+    async def flush(self) -> None:
+        await self.drained.wait()
+
+    def drain(self) -> None:
+        self.full = False
+        self.drained.set()
+
+
+async def test_a_grant_refused_by_a_full_buffer_is_sent_once_there_is_room(
+    anyio_backend: str,
+) -> None:
+    # Before: the Credit frame was dropped and its credits forgotten, so the sender's
+    # window shrank for good (and with a whole window lost, it waited forever).
+    async with anyio.create_task_group() as tasks:
+        link = FullLink(tasks)
+        grant(link, 7, GRANT_AT)  # type: ignore[arg-type]
+        grant(link, 7, 5)  # type: ignore[arg-type]
+        assert link.sent == [] and link.owed_credits[7] == GRANT_AT + 5
+        assert link.granting == {7}  # one task waits for room, whatever else is owed
+        link.drain()
+    assert link.sent == [wire.Credit(7, GRANT_AT + 5)]
+    assert link.owed_credits[7] == 0 and link.granting == set()
+    grant(link, 7, GRANT_AT)  # type: ignore[arg-type]
+    assert link.sent[-1] == wire.Credit(7, GRANT_AT)  # with room, at once as before
+
+
+async def test_a_grant_waiting_for_room_ends_with_its_link(anyio_backend: str) -> None:
+    async with anyio.create_task_group() as tasks:
+        link = FullLink(tasks)
+        grant(link, "x", GRANT_AT)  # type: ignore[arg-type]
+        link.is_open = False
+        link.drained.set()  # the writer's flush returns as the link closes
+    assert link.sent == [] and link.granting == set()
 
 
 def test_credits_are_granted_in_batches_of_half_the_window() -> None:

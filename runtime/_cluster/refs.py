@@ -95,17 +95,18 @@ class RemoteRef(ActorRef[M]):
         # takes. Every other case, and any failure here (a value msgspec refuses, one
         # over the size limit, a full link), goes to `RemoteDelivery.tell`, which owns
         # the rules and says why.
-        if sender is None:
-            encode = self._plain.get(type(message))
+        encode = self._plain.get(type(message))  # first: a miss costs other values one get
+        if encode is not None and sender is None:
             link = self._links.get(self._node)
-            if encode is not None and link is not None:
-                try:
-                    payload = encode(message)
-                except Exception:  # the general path below raises, saying why
-                    pass
-                else:
-                    if len(payload) <= self._limit and link.tell(self._uid, payload):
-                        return
+            try:
+                payload = encode(message)
+            except Exception:  # the general path below raises, saying why
+                pass
+            else:
+                if link is not None and len(payload) <= self._limit and link.tell(
+                    self._uid, payload
+                ):
+                    return
         self._delivery.tell(self, message, sender)
 
     def tell_many(self, messages: Iterable[M]) -> None:

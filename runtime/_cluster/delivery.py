@@ -37,6 +37,7 @@ from runtime._cluster.refs import (
 from runtime._cluster.services import answer_system_ask
 from runtime._engine.envelope import Envelope
 from runtime._engine.kernel import Kernel, check_ask_timeout, wait_answer
+from runtime._engine.local_ref import post_ask
 from runtime._wire import framing as wire
 from runtime._wire.codec import Codec
 
@@ -323,7 +324,7 @@ class RemoteDelivery:
             cell.reject(Envelope(message, sender, slot), "unavailable")
             return
         try:
-            cell.post(Envelope(message, sender, slot))
+            post_ask(cell.ref, Envelope(message, sender, slot))  # may answer it here and now
         except MailboxFullError as error:
             slot.set_exception(error)  # at once: the asker need not wait out its timeout
 

@@ -1,7 +1,9 @@
 """One authenticated connection to a peer node, and the frames that cross it.
 
 A link runs two tasks in its own task group: the frame writer (batches frames into few
-socket writes) and the reader (decodes frames and hands each to its handler). Its
+socket writes) and the reader (decodes frames and hands each to its handler; on
+asyncio's plain TCP the transport's read callback does that instead, and the task
+sees only the stream's end: see `runtime._cluster.link_reads`). Its
 heartbeats and failure checks are not its own: the node's one timer for all links
 (`runtime._cluster.links`) calls `keep_alive` once per heartbeat interval. It ends
 when the peer closes, a frame breaks the protocol, the failure detector gives up on
@@ -18,6 +20,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any, Protocol
 
 import anyio
@@ -25,10 +28,11 @@ import anyio.abc
 from anyio.abc import ByteStream
 
 from actors.errors import NodeDownError, SerializationError
+from runtime._cluster.link_reads import LinkReads
 from runtime._cluster.phi import PhiAccrualDetector
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
-from runtime._wire.link_io import LinkWriter, TransportReceiver, asyncio_transport
+from runtime._wire.link_io import LinkWriter
 from runtime._wire.records import SessionKeys
 
 __all__ = ("FRAME_HANDLERS", "Link", "LinkHandler")
@@ -136,16 +140,12 @@ class Link:
         self.detector = detector
         kernel = handler.kernel
         self.kernel = kernel
-        # On asyncio a plain TCP stream is read from its transport (see link_io).
-        receiving: anyio.abc.ByteReceiveStream = stream
-        # There, each read is also handled in the transport's callback (`_on_data`).
-        self._receiver: TransportReceiver | None = None
-        if kernel.name == "asyncio" and asyncio_transport(stream) is not None:
-            receiving = self._receiver = TransportReceiver(stream)
         # Every record either way is tagged with this connection's keys (see _wire.records).
-        self.reader = wire.FrameReader(
-            receiving, max_frame_size=max_frame_size, opener=keys.opener()
-        )
+        # On asyncio a plain TCP stream is read from its transport, and each read is
+        # handled in the transport's callback (see `runtime._cluster.link_reads`).
+        self.reads = LinkReads(stream, kernel, max_frame_size=max_frame_size,
+                               opener=keys.opener())
+        self.reader = self.reads.reader
         self.writer = LinkWriter(
             stream, max_frame_size=max_frame_size, high_water=buffer_size,
             backend=kernel.name, sealer=keys.sealer(),
@@ -200,7 +200,7 @@ class Link:
                 if self.retired:
                     tasks.start_soon(self._close_after, RETIRE_GRACE, self.closed_reason)
                 tasks.start_soon(self._guarded, self.writer.run)
-                await self._guarded(self._read)
+                await self._guarded(partial(self.reads.run, self))
                 tasks.cancel_scope.cancel()
         finally:
             if self._flushing is not None:
@@ -226,8 +226,12 @@ class Link:
             cause = error.__cause__ or error
             self.close(f"connection lost: {type(cause).__name__}: {cause}".rstrip(": "))
         except wire.FrameError as error:
-            log.warning("%s: closing link to %s: %s", self.handler.node, self.peer, error)
-            self.close(f"protocol error: {error}")
+            self.protocol_error(error)
+
+    def protocol_error(self, error: wire.FrameError) -> None:
+        """The peer broke the protocol (a bad record, an oversized frame): close."""
+        log.warning("%s: closing link to %s: %s", self.handler.node, self.peer, error)
+        self.close(f"protocol error: {error}")
 
     def retire(self, reason: str) -> None:
         """Another connection to the peer took over: close this one after a grace.
@@ -267,8 +271,7 @@ class Link:
         """
         if self.closed_reason is None:
             self.closed_reason = reason
-        if self._receiver is not None:
-            self._receiver.sink = _discard
+        self.reads.stop()
         if self._scope is not None:
             self._scope.cancel()
 
@@ -365,54 +368,7 @@ class Link:
 
     # -- receiving ------------------------------------------------------------------------
 
-    async def _read(self) -> None:
-        """The reader task: frames in, each to its handler, until the stream ends.
-
-        On asyncio's plain TCP the reads go to `_on_data` from the transport's callback
-        once this task waits (no wake-up of this task per read); the task then sees
-        only the end of the stream or its error, as it would otherwise.
-        """
-        reader = self.reader
-        if self._receiver is not None and self.closed_reason is None:
-            self._receiver.sink = self._on_data
-        while True:
-            try:
-                frames = await reader.receive_batch()
-            except anyio.EndOfStream:
-                self.closed_reason = self.closed_reason or "the peer closed the connection"
-                return
-            except wire.FrameDecodeError as error:
-                self._malformed(error)
-                continue
-            for frame in frames:
-                if not self._handle(frame):
-                    return
-
-    def _on_data(self, chunk: bytes) -> None:
-        """Handle the frames `chunk` completes (a read, from the transport's callback).
-
-        Errors are the reader task's: a broken record or an oversized frame closes the
-        link, a malformed frame is dropped, a Goodbye ends the link.
-        """
-        reader = self.reader
-        try:
-            reader.feed(chunk)
-            while True:
-                try:
-                    frame = reader.next_buffered()
-                except wire.FrameDecodeError as error:
-                    self._malformed(error)
-                    continue
-                if frame is None:
-                    return
-                if not self._handle(frame):
-                    self.close("the peer left")  # keeps the reason the Goodbye gave
-                    return
-        except wire.FrameError as error:
-            log.warning("%s: closing link to %s: %s", self.handler.node, self.peer, error)
-            self.close(f"protocol error: {error}")
-
-    def _handle(self, frame: wire.SessionFrame) -> bool:
+    def handle_frame(self, frame: wire.SessionFrame) -> bool:
         """Hand `frame` to its handler; False once the peer has said Goodbye."""
         # A frame this node cannot act on (a bad ref text, a name that does not
         # resolve, a bug) costs that frame only: not the link, not the node.
@@ -426,7 +382,8 @@ class Link:
                         type(frame).__name__, self.peer, error)
         return True
 
-    def _malformed(self, error: wire.FrameDecodeError) -> None:
+    def malformed(self, error: wire.FrameDecodeError) -> None:
+        """A well-sized frame that does not decode: dropped (the link goes on)."""
         log.warning("%s: dropped a malformed frame from %s: %s",
                     self.handler.node, self.peer, error)
 
@@ -440,6 +397,3 @@ class Link:
         self.closed_reason = f"the peer left ({frame.reason or 'goodbye'})"
         raise _PeerLeft
 
-
-def _discard(chunk: bytes) -> None:
-    """The sink of a closed link's receiver: what still arrives is not handled."""

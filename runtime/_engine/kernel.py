@@ -104,6 +104,12 @@ class Kernel:
     def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> None:
         raise NotImplementedError
 
+    def in_loop_callback(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        """`fn`, made fit to be called by the event loop outside any task (a transport's
+        callback): there, anyio (through sniffio) could not tell the backend. Trio
+        runs no such callbacks, so this base returns `fn` itself."""
+        return fn
+
     def attach_timers(self, timers: Any) -> None:
         """The system's timers, for backends whose loop has no `call_at` of its own."""
 

@@ -55,6 +55,16 @@ class AsyncioKernel(Kernel):
         # blocking actor's thread wakes a worker).
         self.loop.call_soon_threadsafe(fn, *args, context=self._callback_context)
 
+    def in_loop_callback(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        # The context `call_soon_threadsafe` gives its callbacks: a handler run from a
+        # transport's callback (a remote ask, `turn.ask_now`) can use anyio there too.
+        run = self._callback_context.run
+
+        def in_callback_context(argument: Any) -> None:
+            run(fn, argument)
+
+        return in_callback_context
+
 
 def _backend_named_context() -> contextvars.Context:
     context = contextvars.copy_context()

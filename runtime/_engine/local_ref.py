@@ -13,12 +13,12 @@ from actors.lowlevel import unwrap
 from runtime._engine.envelope import Envelope
 from runtime._engine.kernel import Expired, Kernel, check_ask_timeout, timed_out
 from runtime._engine.state import Phase
-from runtime._engine.turn import run_ask
+from runtime._engine.turn import ask_now, run_ask
 
 if TYPE_CHECKING:
     from runtime._engine.state import CellState
 
-__all__ = ("LocalRef", "cell_of")
+__all__ = ("LocalRef", "cell_of", "post_ask")
 
 M = TypeVar("M", contravariant=True)
 _get_ident = threading.get_ident
@@ -67,9 +67,9 @@ class LocalRef(ActorRef[M]):
         kernel = cell.kernel
         slot = kernel.slot()
         if cell.fast and not kernel.threads:
-            # When `turn.run_ask` may run (tested inline: a call costs an async ask ~1%): an
-            # idle actor with a sync handler runs its turn here, not in a dispatcher
-            # worker, which saves two task switches (see `turn.run_ask`).
+            # When `turn.run_ask` may run (`turn.ask_now`'s test, inlined: a call costs an
+            # async ask ~1%): an idle actor with a sync handler runs its turn here, not in
+            # a dispatcher worker, which saves two task switches (see `turn.run_ask`).
             if (not cell.handler_async and not cell.scheduled and cell.state == RUNNING
                     and not cell.mailbox):
                 started = kernel.now()
@@ -131,3 +131,14 @@ def cell_of(ref: ActorRef[Any]) -> CellState | None:
     """The cell behind `ref` if it is a local ref (under any wrapping), else None."""
     ref = unwrap(ref)
     return ref._cell if type(ref) is LocalRef else None  # LocalRef's own module
+
+
+def post_ask(ref: ActorRef[Any], envelope: Envelope) -> None:
+    """Deliver an ask that arrives outside any turn (from another node) to the local
+    actor `ref`: an idle actor with a sync handler answers it at once, before this
+    returns (`turn.ask_now`); otherwise it is posted as any mail (`CellState.post`,
+    which raises `MailboxFullError` for a full "reject" mailbox)."""
+    assert type(ref) is LocalRef, f"not a local actor's ref: {ref!r}"
+    cell = ref._cell
+    if not ask_now(cell, envelope):
+        cell.post(envelope)

@@ -19,7 +19,7 @@ from runtime._engine.hooks import fail
 from runtime._engine.lifecycle import handle_signal, start
 from runtime._engine.state import NOTHING, START, CellState, Phase
 
-__all__ = ("HIGH_WATER", "run", "run_ask")
+__all__ = ("HIGH_WATER", "ask_now", "run", "run_ask")
 
 RUNNING, STOPPED = Phase.RUNNING, Phase.STOPPED
 # An unbounded mailbox holding this many messages at the end of a turn logs a warning,
@@ -75,6 +75,25 @@ def run_ask(cell: CellState, envelope: Envelope) -> None:
     mailbox.append(envelope)
     _run_sync(cell, mailbox, 1)
     _end_turn(cell)
+
+
+def ask_now(cell: CellState, envelope: Envelope) -> bool:
+    """Run `run_ask` for `envelope` where the caller is, if the actor can take it now.
+
+    For an ask that arrives outside any turn: an `Ask` frame from another node, handled
+    where its link reads it (in the transport's read callback on asyncio, outside any
+    task; in the link's reader task otherwise). The test is `LocalRef.ask`'s inline one
+    (keep the two alike): the actor is idle, running, with a sync handler, takes mail
+    without checks (`fast`) and no blocking handler's thread may post to it. Then this
+    is the turn the dispatcher would run next for it, as `run_ask` says. True: the turn
+    ran (the reply slot has its answer, or `reply_later` or `stash` took it); False:
+    nothing happened, deliver `envelope` as usual (`CellState.post`).
+    """
+    if (cell.fast and not cell.kernel.threads and not cell.handler_async
+            and not cell.scheduled and cell.state == RUNNING and not cell.mailbox):
+        run_ask(cell, envelope)
+        return True
+    return False
 
 
 def _run_sync(cell: CellState, mailbox: deque[Any], budget: int) -> int:

@@ -183,10 +183,11 @@ class FrameReader:
                 break
         return frames
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         """Take `chunk`, bytes of the stream that arrived outside `receive` (a receiver
         that hands each read to a callback, see `runtime._wire.link_io`); read what it
-        completes with `next_buffered`. Raises `RecordError` as `receive` would.
+        completes with `next_buffered`. Raises `RecordError` as `receive` would. The
+        bytes are copied: `chunk` may be reused once this returns.
 
         Only while no `receive` is buffering (the receiving task waits on the stream,
         or there is none): bytes must reach the buffer in stream order.

@@ -20,7 +20,11 @@ by the high-water mark.
 `receive` resumes reading on the transport before each wait and pauses it after (two
 epoll_ctl system calls per message on a quiet link); this one takes the protocol's
 place on the transport, keeps reading on, and pauses only past `READ_HIGH_WATER`
-buffered bytes. Writes, back-pressure and closing still go through anyio's stream
+buffered bytes. It is a *buffered* protocol: the transport reads into one buffer per
+thread (`recv_into`) instead of allocating a fresh `READ_SIZE` bytes object per read,
+which glibc may serve with an mmap, an mremap and a munmap every time (seen on quiet
+links: three system calls and a page fault per message, depending on the process's
+allocation history). Writes, back-pressure and closing still go through anyio's stream
 (its protocol is told everything that concerns them).
 
 Only plain TCP streams on asyncio (or uvloop) take these paths; TLS streams and trio
@@ -31,6 +35,7 @@ which wakes the loop through a socket: measured, that made remote asks slower.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter
@@ -44,11 +49,14 @@ from runtime._wire.encoding import append_frame
 from runtime._wire.records import RecordSealer
 
 __all__ = (
-    "COALESCE_BYTES", "READ_HIGH_WATER", "LinkWriter", "TransportReceiver", "asyncio_transport",
+    "COALESCE_BYTES", "READ_HIGH_WATER", "READ_SIZE", "LinkWriter", "TransportReceiver",
+    "asyncio_transport",
 )
 
 # Bytes received and not yet read past which the receiver pauses the transport.
 READ_HIGH_WATER = 4 * 1024 * 1024
+# The most one read takes from the socket (asyncio's own default).
+READ_SIZE = 256 * 1024
 # Payload bytes of sender-less tells to one target gathered into one TellMany frame.
 COALESCE_BYTES = 256 * 1024
 # A frame queued on an idle link is written at once, unless the last one written at
@@ -274,7 +282,19 @@ class LinkWriter(wire.FrameWriter):
         self._notify()
 
 
-class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):
+class _ReadBuffer(threading.local):
+    """The buffer every receiver of one thread reads into: a read is consumed (or
+    copied) before the callback that got it returns, and one thread runs one callback
+    at a time, so one buffer per thread serves all its links."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(READ_SIZE))
+
+
+_read_buffer = _ReadBuffer()
+
+
+class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.BufferedProtocol):
     """The received bytes of a plain TCP stream on asyncio, read from its transport.
 
     Make it right after the handshake, before anything else reads `stream`: it takes
@@ -289,7 +309,9 @@ class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):
     out of `receive` first, so the order holds); `receive` then returns only what was
     queued and, after that, end of stream or the connection's error. This saves a task
     wake-up per read: on a link that answers asks, a loop turn on each side of each
-    round trip. The sink must not raise (the transport would close the connection).
+    round trip. The sink must not raise (the transport would close the connection),
+    and must not keep `chunk`: it is a view of the read buffer, released (and then
+    overwritten by the next read) once the sink returns.
     """
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
@@ -306,22 +328,26 @@ class TransportReceiver(anyio.abc.ByteReceiveStream, asyncio.Protocol):
         self._lost = transport.is_closing()
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
+        self._read_view = _read_buffer.view
         # Set by the owner: each read then goes to it, from the transport's callback,
         # instead of waking a task that waits in `receive` (see `sink` in the docstring).
-        self.sink: Callable[[bytes], None] | None = None
+        self.sink: Callable[[memoryview], None] | None = None
         transport.set_protocol(self)
         if not self._lost:
             transport.resume_reading()
 
     # -- the protocol side (called by the transport) ------------------------------------
 
-    def data_received(self, data: bytes) -> None:
-        sink = self.sink
-        if sink is not None and not self._chunks:
-            sink(bytes(data))  # `bytes` of a bytes object is that object: no copy
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.sink is not None and not self._chunks:
+            with self._read_view[:nbytes] as chunk:
+                self.sink(chunk)
             return
-        self._chunks.append(bytes(data))
-        self._buffered += len(data)
+        self._chunks.append(bytes(self._read_view[:nbytes]))
+        self._buffered += nbytes
         if self._buffered > READ_HIGH_WATER and not self._paused:
             self._paused = True
             self._transport.pause_reading()

@@ -150,7 +150,7 @@ class RecordOpener:
         """Bytes received that do not yet make a whole record."""
         return len(self._raw)
 
-    def open_into(self, chunk: bytes, out: bytearray) -> None:
+    def open_into(self, chunk: bytes | memoryview, out: bytearray) -> None:
         """Take `chunk` from the stream; append the body of every record it completes,
         once checked, to `out`. Raises `RecordError` at the first record that fails
         (the bodies of the records before it are in `out`)."""
@@ -170,7 +170,7 @@ class RecordOpener:
                     return
         if raw:
             raw += chunk
-            data: bytes | bytearray = raw
+            data: bytes | bytearray | memoryview = raw
         else:
             data = chunk  # whole records in one read are parsed in place
         end = len(data)
@@ -190,7 +190,8 @@ class RecordOpener:
             raw += data[pos:]
 
     def _open_one(
-        self, data: bytes | bytearray, view: memoryview, pos: int, end: int, out: bytearray
+        self, data: bytes | bytearray | memoryview, view: memoryview, pos: int, end: int,
+        out: bytearray,
     ) -> int:
         """Check the record at `pos` and append its body: the position after it, or
         ``-pos - 1`` when it is not complete yet."""

@@ -1,12 +1,18 @@
-"""The kernel's shared parts: millisecond deadline buckets and the ask timeout."""
+"""The kernel's shared parts: millisecond deadline buckets and the ask timeout, and
+the asyncio kernel's callbacks outside any task."""
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio
 import pytest
+import sniffio
 
 from actors import Actor, AskTimeoutError
 from runtime import ActorSystem
 from runtime._engine.kernel import Deadlines, Expired
+from runtime._engine.kernel_asyncio import AsyncioKernel
 
 pytestmark = pytest.mark.anyio
 
@@ -52,3 +58,32 @@ async def test_an_ask_past_its_deadline_raises_ask_timeout_error_and_is_counted(
     with pytest.raises(AskTimeoutError, match=r"ask to test/silent timed out after 0.05 s"):
         await silent.ask("hello?", timeout=0.05)
     assert actor_system._asks_timed_out == 1
+
+
+def test_a_loop_callback_made_by_in_loop_callback_can_use_anyio() -> None:
+    """A transport's callback runs outside any task; under plain `asyncio.run` (no
+    anyio.run to name the backend) anyio cannot tell the backend there, unless the
+    callback is the kernel's `in_loop_callback`."""
+
+    def use_anyio(results: list[object]) -> None:
+        try:
+            event = anyio.Event()
+            event.set()
+            results.append((sniffio.current_async_library(), event.is_set()))
+        except Exception as error:
+            results.append(error)
+
+    async def main() -> tuple[object, object]:
+        kernel = AsyncioKernel()
+        bare: list[object] = []
+        wrapped: list[object] = []
+        done = asyncio.Event()
+        kernel.loop.call_soon(use_anyio, bare)
+        kernel.loop.call_soon(kernel.in_loop_callback(use_anyio), wrapped)
+        kernel.loop.call_soon(done.set)
+        await done.wait()
+        return bare[0], wrapped[0]
+
+    bare, wrapped = asyncio.run(main())
+    assert isinstance(bare, sniffio.AsyncLibraryNotFoundError)  # what it fixes
+    assert wrapped == ("asyncio", True)

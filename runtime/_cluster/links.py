@@ -324,7 +324,8 @@ class Links:
         spare = self._take_spare(peer, link)
         if self.table.get(peer) is not link:
             return  # replaced by a newer connection: the peer is still up
-        if spare is not None:
+        # Not when the peer said goodbye or this node is leaving: then it is down.
+        if spare is not None and not (link.peer_left or self.closing):
             spare.reinstate()
             self.table[peer] = spare
             log.info("%s: link to %s ended (%s); a second connection to it took over",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ("ActorRef",)
+__all__ = ("ActorRef", "tell_picked")
 
 M = TypeVar("M", contravariant=True)
 
@@ -78,6 +78,19 @@ class ActorRef(Generic[M]):
         """The plain ref under a wrapping one (a pool's, a dynamic supervisor's)."""
         return self
 
+    @staticmethod
+    def _tell_picked(
+        pick: Callable[[], ActorRef[Any]],
+    ) -> Callable[[Any, ActorRef[Any] | None], None]:
+        """A `tell` to the ref `pick()` returns at each call (`lowlevel.tell_picked`).
+        A kind of ref overrides it with one as cheap as its own `tell`, for when every
+        ref `pick` returns is of that kind."""
+
+        def tell(message: Any, sender: ActorRef[Any] | None = None) -> None:
+            pick().tell(message, sender)
+
+        return tell
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ActorRef):
             return NotImplemented
@@ -88,3 +101,20 @@ class ActorRef(Generic[M]):
 
     def __repr__(self) -> str:
         return f"<ActorRef {self.address}>"
+
+
+def tell_picked(
+    refs: Sequence[ActorRef[Any]], pick: Callable[[], ActorRef[Any]]
+) -> Callable[[Any, ActorRef[Any] | None], None]:
+    """A function ``tell(message, sender=None)`` that tells each message to the ref
+    `pick()` returns then, one of `refs`: for a router that picks in the caller, as a
+    pool's round_robin does with ``itertools.cycle(refs).__next__``.
+
+    When every ref in `refs` is of one kind, the function is that kind's own (a local
+    ref's costs one plain tell and the call to `pick`); otherwise it calls
+    ``pick().tell(message, sender)``. It behaves as that `tell` in every case (a
+    stopped actor's mail goes to dead letters, a full bounded mailbox drops or
+    raises), so `pick` must return only refs from `refs`."""
+    kinds = {type(ref) for ref in refs}
+    kind = kinds.pop() if len(kinds) == 1 else ActorRef  # mixed (or none): the plain way
+    return kind._tell_picked(pick)  # ActorRef's own hook, overridden by a kind of ref

@@ -15,6 +15,9 @@ actor needs none of it: `Context.spawn`, `Context.stop` and `Context.watch` are 
 - `unwrap(ref)` and `identity(ref)`: the plain ref under a wrapping one (a pool's, a
   dynamic supervisor's) and the ``(node, id)`` pair refs compare by, for runtimes and
   for refs that wrap another.
+- `tell_picked(refs, pick)`: a `tell` to the ref a router's `pick()` returns, as cheap
+  as a plain tell when all `refs` are local (how a pool's round_robin, random and
+  smallest_mailbox routings tell).
 - `System`: the protocol `Context.system` is typed with.
 
 A restart is two steps, as in OTP: `teardown_child` stops the child's own children and
@@ -53,6 +56,7 @@ from actors._lowlevel import Parent as Parent
 from actors._lowlevel import children as children
 from actors._lowlevel import identity as identity
 from actors._lowlevel import unwrap as unwrap
+from actors._ref import tell_picked as tell_picked
 from actors._system_api import Names as Names
 from actors._system_api import Publisher as Publisher
 from actors._system_api import System as System
@@ -66,5 +70,6 @@ __all__ = (
     "children",
     "crashed",
     "identity",
+    "tell_picked",
     "unwrap",
 )

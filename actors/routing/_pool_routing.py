@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, get_args
 from zlib import crc32
 
-from actors._ref import ActorRef
+from actors._ref import ActorRef, tell_picked
 from actors.routing._hashring import BUCKET_BITS, HashRing, key_position
 from actors.routing._validate import invalid_choice
 
@@ -45,8 +45,16 @@ Routing = Literal["round_robin", "random", "broadcast", "consistent_hash", "smal
 ROUTINGS: tuple[str, ...] = get_args(Routing)
 
 M = TypeVar("M", contravariant=True)
+T = TypeVar("T")
 
 _UNKNOWN_SIZE = 1 << 62  # the mailbox size of a worker whose mailbox cannot be read
+_Tell = Callable[[Any, "ActorRef[Any] | None"], None]  # a worker's bound `tell`
+
+
+def _worker_of(tell: _Tell) -> ActorRef[Any]:
+    """The worker whose bound `tell` a routing picked."""
+    worker: ActorRef[Any] = tell.__self__  # type: ignore[attr-defined]
+    return worker
 
 
 def check_routing(routing: str, key: Callable[[Any], Any] | None, size: int) -> None:
@@ -71,14 +79,17 @@ class PoolRef(ActorRef[M]):
     (the pool actor then routes what it gets, one hop more). Refs come from spawning a
     `Pool` (`system.spawn_pool`, `spawn(Pool(...))`, a supervisor's `Child(Pool(...))`);
     a named pool's name resolves to this ref. When its pool restarts, the ref routes to
-    the fresh workers. Each routing is a subclass whose `tell` is one short method,
-    because a pool's `tell` is as hot as a plain one.
+    the fresh workers. Each routing is a subclass, because a pool's `tell` is as hot
+    as a plain one: where the pick does not look at the message (round_robin, random,
+    smallest_mailbox), `tell` is not a method but a slot holding the function
+    `actors.lowlevel.tell_picked` made for its pick, which for local workers costs one
+    Python frame, as a plain tell does; elsewhere it is one short method.
 
     >>> # pool = system.spawn_pool(Resizer, size=4, routing="round_robin")
     >>> # pool.tell(image); await pool.ask(image, timeout=2.0)
     """
 
-    __slots__ = ("_key", "_next", "_pool", "_routing", "_workers")
+    __slots__ = ("_key", "_next", "_pool", "_routing", "_tells", "_workers")
 
     def __new__(
         cls, routing: Routing, key: Callable[[Any], Any] | None = None, size: int = 1
@@ -103,9 +114,19 @@ class PoolRef(ActorRef[M]):
 
     def _route_to(self, workers: tuple[ActorRef[Any], ...]) -> None:
         self._workers = workers
+        # The workers' bound tells, for routings that call them by a pick of their own
+        # (broadcast, consistent_hash): looking `tell` up on the worker per message
+        # costs about a third of a plain tell.
+        self._tells: tuple[_Tell, ...] = tuple(worker.tell for worker in workers)
         # Workers in turn, one C call per tell (round_robin; broadcast's asks).
         self._next = itertools.cycle(workers).__next__
         self._prepare()
+
+    def _tell_through(self, pick: Callable[[], ActorRef[Any]]) -> None:
+        """Make `tell` the function that tells the worker `pick()` returns (a C call:
+        an iterator's `__next__`): `lowlevel.tell_picked`, stored in the subclass's
+        `tell` slot so that ``pool.tell(m)`` calls it without a frame of ours."""
+        self.tell = tell_picked(self._workers, pick)  # type: ignore[method-assign,assignment]
 
     def _prepare(self) -> None:
         """Set up what this routing keeps for `self._workers` (a subclass's own slots);
@@ -168,10 +189,10 @@ class PoolRef(ActorRef[M]):
 
 
 class _RoundRobin(PoolRef[Any]):
-    __slots__ = ()
+    __slots__ = ("tell",)  # see `_tell_through`
 
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        self._next().tell(message, sender)  # one Python frame over a plain tell
+    def _prepare(self) -> None:
+        self._tell_through(self._next)
 
 
 class _Broadcast(PoolRef[Any]):
@@ -180,8 +201,8 @@ class _Broadcast(PoolRef[Any]):
     __slots__ = ()
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        for worker in self._workers:
-            worker.tell(message, sender)
+        for tell in self._tells:
+            tell(message, sender)
 
     async def send(self, message: Any) -> None:
         for worker in self._workers:
@@ -191,21 +212,20 @@ class _Broadcast(PoolRef[Any]):
 class _Random(PoolRef[Any]):
     """Each message to a worker drawn at random, uniformly, independently of the others."""
 
-    __slots__ = ("_draw",)
+    __slots__ = ("_draw", "tell")  # `tell`: see `_tell_through`
 
     def _prepare(self) -> None:
         # Not bound to workers yet: fail as round_robin does (StopIteration).
         self._draw = _random_workers(self._workers) if self._workers else self._next
+        self._tell_through(self._draw)  # one C call to pick, as round_robin
 
     def pick(self, message: Any) -> ActorRef[Any]:
         return self._draw()
 
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        self._draw().tell(message, sender)  # one C call to pick, as round_robin
 
-
-def _random_workers(workers: tuple[ActorRef[Any], ...]) -> Callable[[], ActorRef[Any]]:
-    """A function returning a worker drawn at random on each call, at the cost of one
+def _random_workers(workers: tuple[T, ...]) -> Callable[[], T]:
+    """A function returning one of `workers` drawn at random on each call, at the cost
+    of one
     C call: it steps through batches of random bytes, each byte mapped to a worker
     by `bytes.translate` (bytes past the largest multiple of the pool's size are
     dropped, so every worker is equally likely), drawn from `random` as needed."""
@@ -217,13 +237,13 @@ def _random_workers(workers: tuple[ActorRef[Any], ...]) -> Callable[[], ActorRef
     table = bytes(b % count for b in range(256))
     drop = bytes(range(usable, 256))
 
-    def batch(_: object) -> Sequence[ActorRef[Any]]:
+    def batch(_: object) -> Sequence[T]:
         drawn = random.randbytes(_DRAW_BATCH).translate(table, drop)
         if len(drawn) < 2:  # itemgetter of one index gives the item, not a tuple
             return [workers[index] for index in drawn]
         # One C loop over the indices: a third of the cost of map(workers.__getitem__)
         # per message (65 vs 165 ns on a loaded machine), which calls a slot per byte.
-        picked: tuple[ActorRef[Any], ...] = operator.itemgetter(*drawn)(workers)
+        picked: tuple[T, ...] = operator.itemgetter(*drawn)(workers)
         return picked
 
     return itertools.chain.from_iterable(map(batch, itertools.repeat(None))).__next__
@@ -233,40 +253,47 @@ class _ConsistentHash(PoolRef[Any]):
     """A message goes to the ring's owner of its key: a CRC-32 and one table lookup per
     message, whatever the number of distinct keys (the ring never changes while the
     pool lives, so its tables are made once). The table (`HashRing.buckets`) names
-    the owner of each of 16,384 arcs of the ring; a key in one of the few arcs that
-    hold a member's point takes the binary search instead."""
+    the owner of each of 16,384 arcs of the ring in a byte (16 KB, which stays in
+    cache where a tuple of the owners' tells per arc, 128 KB, measured slower); a key
+    in one of the few arcs that hold a member's point takes the binary search instead."""
 
-    __slots__ = ("_arc_owners", "_arcs", "_owners", "_points")
+    __slots__ = ("_arc_tells", "_arcs", "_point_tells", "_points")
 
     def _prepare(self) -> None:
-        self._points: list[int] = []
-        self._owners: list[ActorRef[Any]] = []
         # Not bound yet (or more workers than the table names): the binary search.
+        self._points: list[int] = []
+        self._point_tells: list[_Tell] = []
         self._arcs = _NO_ARCS
-        self._arc_owners: tuple[ActorRef[Any] | None, ...] = (None,)
+        self._arc_tells: tuple[_Tell | None, ...] = (None,)
         if self._workers:
             ring = HashRing(self._workers)
-            self._points, self._owners = ring.table()
+            tell_of = dict(zip(self._workers, self._tells, strict=True))
+            self._points, owners = ring.table()
+            self._point_tells = [tell_of[owner] for owner in owners]
             if len(self._workers) <= 255:
-                self._arcs, self._arc_owners = ring.buckets()
+                self._arcs, members = ring.buckets()
+                self._arc_tells = tuple(None if member is None else tell_of[member]
+                                        for member in members)
 
     def pick(self, message: Any) -> ActorRef[Any]:
         assert self._key is not None
         position = key_position(self._key(message))
-        owner = self._arc_owners[self._arcs[position >> _ARC_SHIFT]]
-        if owner is None:
-            owner = self._owners[bisect_left(self._points, position)]
-        return owner
+        tell = self._arc_tells[self._arcs[position >> _ARC_SHIFT]]
+        if tell is None:
+            tell = self._point_tells[bisect_left(self._points, position)]
+        return _worker_of(tell)
 
     def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
         # `pick`, inlined with `key_position`'s str case: a pool's tell is as hot as
-        # a plain one.
-        key = self._key(message)  # type: ignore[misc]
+        # a plain one. The key function is read into a local first (see
+        # `_RoundRobin.tell`).
+        key_of = self._key
+        key = key_of(message)  # type: ignore[misc]
         position = crc32(key.encode()) if type(key) is str else key_position(key)
-        owner = self._arc_owners[self._arcs[position >> _ARC_SHIFT]]
-        if owner is None:
-            owner = self._owners[bisect_left(self._points, position)]
-        owner.tell(message, sender)
+        tell = self._arc_tells[self._arcs[position >> _ARC_SHIFT]]
+        if tell is None:
+            tell = self._point_tells[bisect_left(self._points, position)]
+        tell(message, sender)
 
 
 class _SmallestMailbox(PoolRef[Any]):
@@ -291,7 +318,7 @@ class _SmallestMailbox(PoolRef[Any]):
     The rounds come from `_round`, chained so that `_step()` is that one C call.
     """
 
-    __slots__ = ("_counts", "_draining", "_local", "_readable", "_step")
+    __slots__ = ("_counts", "_draining", "_local", "_readable", "_step", "tell")
 
     def _prepare(self) -> None:
         self._readable = tuple(hasattr(worker, "mailbox_size") for worker in self._workers)
@@ -303,12 +330,10 @@ class _SmallestMailbox(PoolRef[Any]):
         self._step: Callable[[], ActorRef[Any]] = (
             itertools.chain.from_iterable(rounds).__next__ if self._workers else self._next
         )
+        self._tell_through(self._step)  # `tell`: see `_tell_through`
 
     def pick(self, message: Any) -> ActorRef[Any]:
         return self._step()
-
-    def tell(self, message: Any, sender: ActorRef[Any] | None = None) -> None:
-        self._step().tell(message, sender)  # one C call to pick, as round_robin
 
     def _round(self, _: object) -> Sequence[ActorRef[Any]]:
         """The workers the next messages go to, in order: one when draining, else a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors import ActorRef
@@ -38,6 +38,7 @@ class LocalRef(ActorRef[M]):
         # fast case of `CellState.post` (a cell taking mail without checks, on the
         # loop's thread), inlined here, and `post` itself for every other case. Making
         # the cell ready goes through `Dispatcher.schedule`, which owns that invariant.
+        # `_tell_picked` repeats this body: change both.
         cell = self._cell
         item: Any = message if sender is None else Envelope(message, sender, None)
         if cell.fast and (not cell.kernel.threads or _get_ident() == cell.kernel.loop_thread):
@@ -49,6 +50,31 @@ class LocalRef(ActorRef[M]):
                 cell.dispatcher.schedule(cell)
         else:
             cell.post(item)
+
+    @staticmethod
+    def _tell_picked(
+        pick: Callable[[], ActorRef[Any]],
+    ) -> Callable[[Any, ActorRef[Any] | None], None]:
+        """`tell` to the LocalRef `pick()` returns (`actors.lowlevel.tell_picked`, which
+        uses this only when every ref `pick` may return is a LocalRef): `tell`'s body
+        with the pick in place of `self`, so that a pool's tell is one Python frame, as
+        a plain tell is, instead of a frame calling a tell (measured: that second frame
+        left a round_robin pool at 0.85x the same tells sent directly; this, 0.99x)."""
+
+        def tell(message: Any, sender: ActorRef[Any] | None = None) -> None:
+            cell = pick()._cell  # type: ignore[attr-defined]  # a LocalRef (see above)
+            item: Any = message if sender is None else Envelope(message, sender, None)
+            if cell.fast and (not cell.kernel.threads or _get_ident() == cell.kernel.loop_thread):
+                mailbox = cell.mailbox
+                if mailbox is None:
+                    mailbox = cell.mailbox = deque()
+                mailbox.append(item)
+                if not cell.scheduled:
+                    cell.dispatcher.schedule(cell)
+            else:
+                cell.post(item)
+
+        return tell
 
     def tell_many(self, messages: Iterable[M]) -> None:
         tell = self.tell

@@ -218,7 +218,7 @@ async def test_smallest_mailbox_fills_the_emptiest_first_in_a_burst(
         release.set()
 
 
-class _Mailbox:
+class _Mailbox(ActorRef[Any]):
     """A worker stand-in for the smallest_mailbox picker: a mailbox whose size a test
     sets, which nothing drains unless the test says so."""
 
@@ -233,7 +233,7 @@ class _Mailbox:
 
 def smallest_mailbox_over(workers: list[_Mailbox]) -> PoolRef[Any]:
     pool: PoolRef[Any] = PoolRef("smallest_mailbox", size=len(workers))
-    pool._bind(pool, workers)  # type: ignore[arg-type]
+    pool._bind(pool, workers)
     return pool
 
 

@@ -182,19 +182,23 @@ class NodeDownError(ActorError):
         )
 
 
+_SERIALIZE_ADVICE = (
+    "send builtins or msgspec.Struct messages, or allow pickling between trusted nodes"
+)
+
+
 class SerializationError(ActorError):
     """A message could not be encoded or decoded for the wire."""
 
-    def __init__(self, what: str, detail: str) -> None:
-        super().__init__(what, detail)
+    def __init__(self, what: str, detail: str, advice: str = _SERIALIZE_ADVICE) -> None:
+        super().__init__(what, detail, advice)
         self.what = what
         self.detail = detail
+        self.advice = advice  # "" when `detail` already says what to do
 
     def __str__(self) -> str:
-        return (
-            f"cannot serialize {self.what}: {self.detail}; send builtins or "
-            "msgspec.Struct messages, or allow pickling between trusted nodes"
-        )
+        advice = f"; {self.advice}" if self.advice else ""
+        return f"cannot serialize {self.what}: {self.detail}{advice}"
 
 
 _COOKIE_ADVICE = "check that both nodes use the same cookie and Repertory version"

@@ -151,7 +151,7 @@ class RemoteDelivery:
                 self.tell(ref, message, None)
             return
         payloads = [self.codec.encode(message) for message in messages]
-        if not link.send(wire.TellMany(ref.uid, payloads)):
+        if not link.send(wire.TellMany.of(ref.uid, payloads)):
             reason = link.refusal()
             for message in messages:
                 self.host.dead_letter(message, ref.address, reason)
@@ -241,16 +241,17 @@ class RemoteDelivery:
         cell = self.local_target(target)
         if cell is None or sender is not None or cell.mailbox_spec is not None:
             deliver = self.deliver
-            for payload in frame.payloads:
+            for payload in frame.payloads():
                 deliver(target, payload, sender)
             return
         # The hot case (sender-less tells to an unbounded mailbox, the bulk of remote
         # traffic): the target is looked up once per frame, not once per message (no
         # handler runs while this loops, so it cannot stop in between), and the
-        # messages are decoded and told in one loop without `deliver`'s checks.
+        # messages are decoded in one call and told in one loop without `deliver`'s
+        # checks.
         label = cell.label
-        self.codec.decode_each(
-            frame.payloads, cell.ref.tell,
+        self.codec.decode_batch(
+            frame, cell.ref.tell,
             lambda payload, error: self.host.dead_letter(payload, label, str(error)),
         )
 
@@ -344,7 +345,9 @@ class RemoteDelivery:
         for frame in frames:
             if type(frame) is wire.Tell or type(frame) is wire.Send:
                 payloads = [frame.payload]
-            elif type(frame) is wire.TellMany or type(frame) is wire.SendMany:
+            elif type(frame) is wire.TellMany:
+                payloads = frame.payloads()
+            elif type(frame) is wire.SendMany:
                 payloads = frame.payloads
             else:
                 continue  # asks were failed with NodeDownError; the rest is protocol

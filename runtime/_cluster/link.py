@@ -153,6 +153,9 @@ class Link:
         # tell(target, payload): queue a sender-less tell of an encoded message; False
         # as for `send`. The writer's own method, bound: it is called once per message.
         self.tell: Callable[[int | str, bytes], bool] = self.writer.try_tell
+        # tell_value(target, message): the same for a fixed-size value (an int, float,
+        # bool or None), encoded with its batch; False for any other message too.
+        self.tell_value: Callable[[int | str, object], bool] = self.writer.tell_value
         # Asks sent over this link and not answered yet: corr -> reply slot.
         self.pending: dict[int, Any] = {}
         # Flow control of `send` (see `runtime._cluster.credits`): what the sender may

@@ -32,8 +32,10 @@ def parse_ref_text(text: str) -> tuple[str, int, str | None]:
 
 
 class Teller(Protocol):
-    """The one call of a link that a `RemoteRef`'s hot path makes."""
+    """The calls of a link that a `RemoteRef`'s hot paths make (`runtime._wire.link_io.
+    LinkWriter.tell_value` and `try_tell`)."""
 
+    def tell_value(self, target: int | str, message: object) -> bool: ...
     def tell(self, target: int | str, payload: bytes) -> bool: ...
 
 
@@ -89,25 +91,28 @@ class RemoteRef(ActorRef[M]):
         return self._uid
 
     def tell(self, message: M, sender: ActorRef[Any] | None = None) -> None:
-        # The hot path, kept flat on purpose (measured: a third of a remote tell's cost
-        # on the sending node was the calls between here and the link): a plain value
-        # (an int, str, bytes, float, bool or None: one msgspec call encodes it, to the
-        # bytes `Codec.encode` gives) with no sender, to a linked node, that the link
-        # takes. Every other case, and any failure here (a value msgspec refuses, one
-        # over the size limit, a full link), goes to `RemoteDelivery.tell`, which owns
-        # the rules and says why.
-        encode = self._plain.get(type(message))  # first: a miss costs other values one get
-        if encode is not None and sender is None:
+        # The hot paths, kept flat on purpose (measured: the calls between here and the
+        # link were a third of a remote tell's cost on the sending node). With no sender,
+        # to a linked node: a fixed-size value (an int, float, bool or None) is the
+        # link's in one call, encoded with its batch (`tell_value`); another plain value
+        # (a str or bytes: one msgspec call encodes it, to the bytes `Codec.encode`
+        # gives) is encoded here. Every other case, and any failure here (a value
+        # msgspec refuses, one over the size limit, a full link), goes to
+        # `RemoteDelivery.tell`, which owns the rules and says why.
+        if sender is None:
             link = self._links.get(self._node)
-            try:
-                payload = encode(message)
-            except Exception:  # the general path below raises, saying why
-                pass
-            else:
-                if link is not None and len(payload) <= self._limit and link.tell(
-                    self._uid, payload
-                ):
+            if link is not None:
+                if link.tell_value(self._uid, message):
                     return
+                encode = self._plain.get(type(message))
+                if encode is not None:
+                    try:
+                        payload = encode(message)
+                    except Exception:  # the general path below raises, saying why
+                        pass
+                    else:
+                        if len(payload) <= self._limit and link.tell(self._uid, payload):
+                            return
         self._delivery.tell(self, message, sender)
 
     def tell_many(self, messages: Iterable[M]) -> None:

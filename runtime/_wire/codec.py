@@ -36,7 +36,7 @@ from msgspec.msgpack import Ext
 
 from actors import ActorRef
 from actors.errors import ActorCrashedError, ActorError, SerializationError
-from runtime._wire.frames import RemoteError
+from runtime._wire.frames import RemoteError, TellMany
 
 __all__ = ("Codec", "TypeResolver", "qualified_name")
 
@@ -169,13 +169,19 @@ class Codec:
                 data = self._encoder.encode(self._wire(message))
         except SerializationError:
             raise
+        except OverflowError as error:  # an int past 64 bits, anywhere in the message
+            raise SerializationError(
+                type(message).__qualname__, str(error),
+                "msgpack carries ints from -2**63 to 2**64 - 1: send a larger one as a str"
+                " or bytes (str(n), n.to_bytes(...)) and convert it back on receipt",
+            ) from error
         except Exception as error:
             raise SerializationError(type(message).__qualname__, str(error)) from error
         if self.max_size is not None and len(data) > self.max_size:
             raise SerializationError(
                 f"a {type(message).__qualname__} of {len(data)} bytes",
                 f"over the {self.max_size}-byte limit of one message between nodes"
-                " (max_frame_size=); send it in parts, or raise the limit on both nodes",
+                " (max_frame_size=)", "send it in parts, or raise the limit on both nodes",
             )
         return data
 
@@ -308,6 +314,24 @@ class Codec:
             except _DECODE_FAILURES as error:
                 failed(payload, SerializationError("a received message", repr(error)))
                 continue
+            deliver(message)
+
+    def decode_batch(
+        self,
+        frame: TellMany,
+        deliver: Callable[[Any], object],
+        failed: Callable[[bytes, SerializationError], object],
+    ) -> None:
+        """`decode_each` for a `TellMany`'s messages, decoded in one call (the hot path
+        of remote tells); if any one does not decode, each is decoded on its own, so
+        that only the bad ones go to `failed`. Either way nothing is delivered before
+        the whole frame has been decoded, and the order holds."""
+        try:
+            messages = self._decoder.decode(frame.messages)
+        except (SerializationError, *_DECODE_FAILURES):
+            self.decode_each(frame.payloads(), deliver, failed)
+            return
+        for message in messages:
             deliver(message)
 
     def _ext_hook(self, code: int, data: memoryview) -> Any:

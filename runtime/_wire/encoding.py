@@ -32,7 +32,9 @@ __all__ = (
 # 2: records after the handshake carry tags (runtime._wire.records).
 # 3: SendMany, the sends of one loop turn to one target in one frame; a credit window
 #    of 256 sends (runtime._cluster.credits).
-PROTOCOL_VERSION = 3
+# 4: a TellMany carries its messages as one msgpack array (encoded and decoded in one
+#    call per batch), not as a list of separately encoded byte strings.
+PROTOCOL_VERSION = 4
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 DEFAULT_HIGH_WATER = 1024 * 1024
 HEADER = struct.Struct(">I")

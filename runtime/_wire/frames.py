@@ -12,6 +12,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+# For `TellMany`: its array of encoded messages, built from and split into the items.
+_encoder = msgspec.msgpack.Encoder()
+_items = msgspec.msgpack.Decoder(list[msgspec.Raw])
+
 __all__ = (
     "Ask",
     "Challenge",
@@ -130,11 +134,36 @@ class Tell(_Frame, tag="t"):
 
 
 class TellMany(_Frame, tag="tm"):
-    """Several messages for one target, delivered in list order."""
+    """Several messages for one target, delivered in array order: `messages` is one
+    msgpack array whose items are the messages as the message codec encodes them (so
+    a batch is encoded, and decoded, in one call). A frame whose `messages` is not an
+    array does not decode."""
 
     target: Target
-    payloads: list[bytes]
+    messages: msgspec.Raw
     sender: str | None = None
+
+    def __post_init__(self) -> None:
+        # msgspec has checked that `messages` is one whole msgpack object; its first
+        # byte says whether it is an array (fixarray, array 16, array 32).
+        view = memoryview(self.messages)
+        if not view or not (0x90 <= view[0] <= 0x9F or view[0] in (0xDC, 0xDD)):
+            raise ValueError("a TellMany's messages must be one msgpack array")
+        # Decoded, `messages` is a view into the reader's buffer, which must stay free
+        # to be compacted: one copy per frame (a `Raw` of its own bytes is not copied).
+        view.release()
+        self.messages = self.messages.copy()
+
+    @classmethod
+    def of(cls, target: Target, payloads: list[bytes], sender: str | None = None) -> TellMany:
+        """The frame for messages already encoded one by one (each one whole msgpack
+        object, as the message codec gives), in order."""
+        messages = _encoder.encode([msgspec.Raw(payload) for payload in payloads])
+        return cls(target, msgspec.Raw(messages), sender)
+
+    def payloads(self) -> list[bytes]:
+        """Each message's encoded bytes, in order (what a `Tell` would carry)."""
+        return [bytes(item) for item in _items.decode(self.messages)]
 
 
 class Send(_Frame, tag="s"):

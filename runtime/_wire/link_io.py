@@ -43,9 +43,10 @@ from typing import Any, NamedTuple
 
 import anyio
 import anyio.abc
+import msgspec
 
 from runtime._wire import framing as wire
-from runtime._wire.encoding import append_frame
+from runtime._wire.encoding import append_frame, encoder
 from runtime._wire.records import RecordSealer
 
 __all__ = (
@@ -63,6 +64,14 @@ COALESCE_BYTES = 256 * 1024
 # once left less than this many seconds ago: then it waits for the end of the loop
 # turn with whatever follows it (a burst is written in one go, not frame by frame).
 DIRECT_GAP = 50e-6
+# What a value `tell_value` takes costs at most in a batch, in bytes (a float64 or a
+# 64-bit int with its tag).
+_VALUE_SIZE = 9
+
+
+def _payload(item: Any) -> bytes:
+    """An item of a batch as the payload of a lone `Tell` or `Send`."""
+    return item if type(item) is bytes else encoder.encode(item)
 
 
 class _SendTo(NamedTuple):
@@ -102,6 +111,17 @@ class LinkWriter(wire.FrameWriter):
         backend: str,
         sealer: RecordSealer | None = None,
     ) -> None:
+        # The open batch: sender-less tells to one target (or `Send`s, keyed by a
+        # `_SendTo`), not yet encoded as a frame (see `try_tell`). A tell is an item of
+        # the `TellMany` array to be: a value (`tell_value`) or an encoded message as
+        # `msgspec.Raw`. `_batch_room` is how many more bytes it may take before the
+        # batch's size limit or the high-water mark needs a closer look, and
+        # `_batch_base - _batch_room` how many it holds (kept so, not counted per tell).
+        self._batch: list[Any] = []
+        self._batch_target: int | str | _SendTo | None = None
+        self._batch_room = 0
+        self._batch_base = 0
+        self._closed = False
         super().__init__(
             stream, max_frame_size=max_frame_size, high_water=high_water, sealer=sealer
         )
@@ -112,15 +132,21 @@ class LinkWriter(wire.FrameWriter):
         if transport is not None:
             self._transport = transport
             self._call_soon = asyncio.get_running_loop().call_soon
-        # The open batch: sender-less tells to one target, not yet encoded as a frame
-        # (see `try_tell`). `_batch_room` is how many bytes of payload it may still take
-        # before the batch's size limit or the high-water mark needs a closer look.
-        self._batch: list[bytes] = []
-        self._batch_target: int | str | _SendTo | None = None
-        self._batch_bytes = 0
-        self._batch_room = 0
         self._batch_limit = min(COALESCE_BYTES, max_frame_size // 2)
         self._last_direct = 0.0  # when send_nowait last wrote at once (perf_counter)
+
+    @property
+    def _closing(self) -> bool:
+        return self._closed
+
+    @_closing.setter
+    def _closing(self, closing: bool) -> None:
+        # A closing (or broken) writer's open batch takes nothing more: its room goes to
+        # 0 here, so the per-tell hot paths need not check `_closing` too.
+        self._closed = closing
+        if closing:
+            self._batch_base -= self._batch_room
+            self._batch_room = 0
 
     def send_nowait(self, frame: wire.Frame) -> None:
         if self._call_soon is None:
@@ -157,7 +183,7 @@ class LinkWriter(wire.FrameWriter):
 
         The tells to one target queued in one loop turn leave as one `TellMany` frame
         (in order, and behind whatever was queued before them): per message, the wire
-        and both ends then carry a payload, not a frame.
+        and both ends then carry an item of one msgpack array, not a frame.
         """
         if not self.try_tell(target, payload):
             self._check_open()  # raises if that is why
@@ -166,21 +192,42 @@ class LinkWriter(wire.FrameWriter):
     def try_tell(self, target: int | str, payload: bytes) -> bool:
         """`tell_nowait`, returning False where it would raise `anyio.WouldBlock` (the
         link is full) or the writer is closed or broken. Called once per remote tell."""
-        # The hot path: one more payload for the open batch, well within its bounds (a
-        # closing writer has no open batch to take it: `_closing` is checked too).
         size = len(payload)
-        if size < self._batch_room and target == self._batch_target and not self._closing:
-            self._batch.append(payload)
-            self._batch_bytes += size
+        if size < self._batch_room and target == self._batch_target:  # the hot path
+            self._batch.append(msgspec.Raw(payload))
             self._batch_room -= size
             return True
-        return self._batched(target, target, payload)
+        return self._batched(target, target, msgspec.Raw(payload), size)
+
+    def tell_value(self, target: int | str, message: object) -> bool:
+        """`try_tell` of a sender-less tell of `message` if it is a fixed-size value
+        (an int msgpack can carry, a float, a bool or None), encoded with the rest of
+        its batch; False for any other message, and where `try_tell` returns False.
+
+        The one call per remote tell of such a value: the ref's hot path (a batch's
+        values cost one msgspec call on each end, not one per message). On False the
+        caller takes the general path, which encodes the message (raising if it
+        cannot travel) or dead-letters it, saying why."""
+        kind = type(message)
+        if kind is int:
+            # The ints msgpack carries, -2**63 to 2**64 - 1 (literals: constants here).
+            if not -0x8000_0000_0000_0000 <= message <= 0xFFFF_FFFF_FFFF_FFFF:  # type: ignore[operator]
+                return False
+        elif kind is not float and kind is not bool and message is not None:
+            return False
+        if self._batch_room > _VALUE_SIZE and target == self._batch_target:  # the hot path
+            self._batch.append(message)
+            self._batch_room -= _VALUE_SIZE
+            return True
+        if self._batch_limit < _VALUE_SIZE:
+            return False  # frames too small to batch it: the general path decides
+        return self._batched(target, target, message, _VALUE_SIZE)
 
     def try_send(self, target: int | str, payload: bytes) -> bool:
         """`try_tell` for a `Send` (a message of ``await ref.send()`` that has its
         credit): the sends to one target queued in one loop turn leave as one
         `SendMany` frame, in order with the tells and frames around them."""
-        return self._batched(_SendTo(target), target, payload)
+        return self._batched(_SendTo(target), target, payload, len(payload))
 
     async def send_batched(self, target: int | str, payload: bytes) -> None:
         """Queue a `Send` as `try_send` does, waiting while the link is full; raises as
@@ -189,19 +236,17 @@ class LinkWriter(wire.FrameWriter):
             self._check_open()
             await self._wait_for_change()
 
-    def _batched(self, key: int | str | _SendTo, target: int | str, payload: bytes) -> bool:
-        """Add `payload` to the open batch if it is `key`'s, else open one (after
-        encoding the one before); False where `tell_nowait` would raise."""
-        size = len(payload)
-        if size < self._batch_room and key == self._batch_target and not self._closing:
-            self._batch.append(payload)
-            self._batch_bytes += size
+    def _batched(self, key: int | str | _SendTo, target: int | str, item: Any, size: int) -> bool:
+        """Add `item` (`size` bytes) to the open batch if it is `key`'s, else open one
+        (after encoding the one before); False where `tell_nowait` would raise."""
+        if size < self._batch_room and key == self._batch_target:
+            self._batch.append(item)
             self._batch_room -= size
             return True
         if self._call_soon is None or size > self._batch_limit:
             single = wire.Send if isinstance(key, _SendTo) else wire.Tell
             try:
-                self.send_nowait(single(target, payload))
+                self.send_nowait(single(target, _payload(item)))
             except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 return False
             return True
@@ -212,32 +257,43 @@ class LinkWriter(wire.FrameWriter):
                 self._end_batch()
             self._batch_target = key
         pending = len(self._pending)
-        if pending + self._batch_bytes >= self._high_water:
+        batched = self._batch_bytes
+        if pending + batched >= self._high_water:
             return False
-        self._batch.append(payload)
-        batched = self._batch_bytes = self._batch_bytes + size
-        # The next payload may join at once while the batch stays within its limit and
+        self._batch.append(item)
+        batched += size
+        # The next item may join at once while the batch stays within its limit and
         # the pending bytes below the high-water mark.
-        self._batch_room = 1 + min(
+        self._batch_room = room = 1 + min(
             self._batch_limit - batched, self._high_water - 1 - pending - batched
         )
+        self._batch_base = batched + room
         if not self._scheduled:
             self._scheduled = True
             self._call_soon(self._flush_turn)
         return True
 
+    @property
+    def _batch_bytes(self) -> int:
+        """The bytes the open batch holds (a value counts `_VALUE_SIZE`)."""
+        return self._batch_base - self._batch_room
+
     def _end_batch(self) -> None:
         """Encode the tells waiting in the batch as one frame at the end of the queue."""
         batch, key = self._batch, self._batch_target
-        self._batch, self._batch_target, self._batch_bytes, self._batch_room = [], None, 0, 0
+        self._batch, self._batch_target, self._batch_base, self._batch_room = [], None, 0, 0
         if not batch or key is None:
             return
         frame: wire.Frame
         if isinstance(key, _SendTo):
             frame = wire.Send(key.target, batch[0]) if len(batch) == 1 else wire.SendMany(
                 key.target, batch)
+        elif len(batch) == 1:
+            frame = wire.Tell(key, _payload(batch[0]))
         else:
-            frame = wire.Tell(key, batch[0]) if len(batch) == 1 else wire.TellMany(key, batch)
+            # One msgspec call for the whole batch: the values are encoded here, the
+            # encoded messages (`msgspec.Raw`) spliced in as they are.
+            frame = wire.TellMany(key, msgspec.Raw(encoder.encode(batch)))
         self._queued += append_frame(self._pending, frame, self._max_frame_size)
         self.frames_queued += 1
 

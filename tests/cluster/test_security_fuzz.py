@@ -107,6 +107,20 @@ def hello(node: str = "fuzzer", version: int = wire.PROTOCOL_VERSION) -> bytes:
     return wire.encode_frame(wire.Hello(version=version, node=node, nonce=b"\1" * 32))
 
 
+def _whole_msgpack(data: bytes) -> bool:
+    try:
+        msgspec.msgpack.decode(data, type=msgspec.Raw)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+def encode_body(items: list[object]) -> bytes:
+    """A frame (prefix and body) whose body is `items` as msgpack, whatever they say."""
+    body = msgspec.msgpack.encode(items)
+    return struct.pack(">I", len(body)) + body
+
+
 def labelled(label: str, strategy: st.SearchStrategy[bytes]) -> st.SearchStrategy[
     tuple[str, bytes]
 ]:
@@ -196,10 +210,13 @@ payloads = st.one_of(
         type_names, st.dictionaries(texts, st.integers(-(2**63), 2**63 - 1) | texts, max_size=3)),
     st.just(msgspec.msgpack.encode(Ext(_codec._PICKLE, pickle.dumps(0)))),
 )
+# A TellMany's messages are one msgpack array: its items are whole msgpack objects
+# (any binary junk among them makes the frame itself malformed, as `tm_junk` below).
+items = payloads.filter(lambda payload: _whole_msgpack(payload))
 errors = st.none() | st.builds(wire.RemoteError, texts, texts, texts)
 session_frames = st.one_of(
     st.builds(wire.Tell, targets, payloads, st.none() | ref_texts),
-    st.builds(wire.TellMany, targets, st.lists(payloads, max_size=3), st.none() | ref_texts),
+    st.builds(wire.TellMany.of, targets, st.lists(items, max_size=3), st.none() | ref_texts),
     st.builds(wire.Send, targets, payloads),
     st.builds(wire.SendMany, targets, st.lists(payloads, max_size=3)),
     st.builds(wire.Ask, st.integers(0, 2**63), targets, payloads,
@@ -227,6 +244,11 @@ session_frames = st.one_of(
 # or a record that fails (a bare frame, a forged tag, a flipped byte).
 frames = st.one_of(
     session_frames.map(lambda frame: (type(frame).__name__, wire.encode_frame(frame))),
+    labelled("TellMany with junk messages", st.builds(
+        lambda target, junk: encode_body(["tm", target, msgspec.Raw(junk)]),
+        targets, st.one_of(payloads, st.builds(lambda items: b"\x93" + b"".join(items),
+                                                st.lists(payloads, min_size=3, max_size=3))),
+    )),
     labelled("junk frame", st.binary(max_size=256).map(
         lambda body: struct.pack(">I", len(body)) + body
     )),

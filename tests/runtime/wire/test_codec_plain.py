@@ -70,3 +70,11 @@ def test_what_msgspec_refuses_fails_in_encode_with_a_serialization_error() -> No
         codec.encode(2**64)
     with pytest.raises(SerializationError, match=r"cannot serialize str: .*surrogate"):
         codec.encode("\udc80")
+
+
+@pytest.mark.parametrize("message", [2**64, -(2**63) - 1, (1, 2**70), {"n": 2**64}])
+def test_an_int_past_64_bits_is_refused_with_advice_that_fits(message: Any) -> None:
+    with pytest.raises(SerializationError, match=r"ints < -2\*\*63.*send a larger one as a"
+                       r" str or bytes") as caught:
+        make_codec().encode(message)
+    assert "msgspec.Struct" not in str(caught.value)  # the general advice would mislead

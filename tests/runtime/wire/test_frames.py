@@ -114,7 +114,7 @@ SAMPLES: list[SessionFrame] = [
     Heartbeat(seq=7, sent=12.5),
     Tell(target=3, payload=b"\x01\x02"),
     Tell(target="counter", payload=b"", sender="a@127.0.0.1:4001/7"),
-    TellMany(target="counter", payloads=[b"a", b"bc", b""]),
+    TellMany.of("counter", [b"\x01", b"\xa2bc", b"\xc0"]),
     Send(target=3, payload=b"\x05"),
     SendMany(target="sink", payloads=[b"\x05", b"", b"\x06"]),
     Credit(target="counter", count=64),

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import msgspec
 import pytest
 from anyio.abc import SocketAttribute
 
@@ -23,6 +24,10 @@ from runtime._wire import link_io as _link_io
 from runtime._wire.link_io import READ_HIGH_WATER, LinkWriter, TransportReceiver, asyncio_transport
 from runtime._wire.records import RECORD_OVERHEAD, TAG_SIZE
 from tests.runtime.wire.test_records import session
+
+# Tells carry encoded messages (items of a TellMany's msgpack array): these are.
+A = [msgspec.msgpack.encode(f"a{i}") for i in range(4)]
+B0, T0, T1 = (msgspec.msgpack.encode(text) for text in ("b0", "t0", "t1"))
 
 pytestmark = pytest.mark.anyio
 
@@ -83,20 +88,44 @@ async def test_tells_of_one_turn_travel_as_one_frame_per_target_run_in_order(
     async with socket_pair() as (ours, theirs):
         async with running(writer_for(ours, anyio_backend)) as writer:
             for i in range(3):
-                writer.tell_nowait(1, b"a%d" % i)
-            writer.tell_nowait(2, b"b0")
+                writer.tell_nowait(1, A[i])
+            writer.tell_nowait(2, B0)
             writer.send_nowait(wire.Ask(7, 1, b"ask"))
-            writer.tell_nowait(1, b"a3")
+            writer.tell_nowait(1, A[3])
             await writer.flush()
         got = await frames(theirs, 4 if anyio_backend == "asyncio" else 6)
     if anyio_backend == "asyncio":
         assert got == [
-            wire.TellMany(1, [b"a0", b"a1", b"a2"]), wire.Tell(2, b"b0"),
-            wire.Ask(7, 1, b"ask"), wire.Tell(1, b"a3"),
+            wire.TellMany.of(1, A[:3]), wire.Tell(2, B0), wire.Ask(7, 1, b"ask"),
+            wire.Tell(1, A[3]),
         ]
     else:  # trio keeps FrameWriter's path: one Tell per tell, the same order
-        assert got == [wire.Tell(1, b"a0"), wire.Tell(1, b"a1"), wire.Tell(1, b"a2"),
-                       wire.Tell(2, b"b0"), wire.Ask(7, 1, b"ask"), wire.Tell(1, b"a3")]
+        assert got == [wire.Tell(1, A[0]), wire.Tell(1, A[1]), wire.Tell(1, A[2]),
+                       wire.Tell(2, B0), wire.Ask(7, 1, b"ask"), wire.Tell(1, A[3])]
+
+
+async def test_values_and_encoded_tells_share_a_batch_in_order(anyio_backend: str) -> None:
+    """`tell_value` takes fixed-size values (encoded with their batch, in one call) and
+    refuses every other message; a batch mixes them with encoded tells, in order."""
+    values = [0, -(2**63), 2**64 - 1, 1.5, True, None]
+    async with socket_pair() as (ours, theirs):
+        async with running(writer_for(ours, anyio_backend)) as writer:
+            for value in values[:3]:
+                assert writer.tell_value(1, value)
+            writer.tell_nowait(1, A[0])
+            for value in values[3:]:
+                assert writer.tell_value(1, value)
+            for refused in (2**64, -(2**63) - 1, "text", b"bytes", (1,), [1], 1 + 0j):
+                assert not writer.tell_value(1, refused)
+            await writer.flush()
+        got = await frames(theirs, 1 if anyio_backend == "asyncio" else 7)
+    encoded = [msgspec.msgpack.encode(value) for value in values]
+    payloads = [*encoded[:3], A[0], *encoded[3:]]
+    if anyio_backend == "asyncio":
+        assert got == [wire.TellMany.of(1, payloads)]
+        assert msgspec.msgpack.decode(got[0].messages) == [*values[:3], "a0", *values[3:]]
+    else:
+        assert got == [wire.Tell(1, payload) for payload in payloads]
 
 
 async def test_sends_of_one_turn_travel_as_one_frame_and_never_mix_with_tells(
@@ -104,19 +133,19 @@ async def test_sends_of_one_turn_travel_as_one_frame_and_never_mix_with_tells(
 ) -> None:
     async with socket_pair() as (ours, theirs):
         async with running(writer_for(ours, anyio_backend)) as writer:
-            writer.tell_nowait(1, b"t0")
+            writer.tell_nowait(1, T0)
             assert writer.try_send(1, b"s0") and writer.try_send(1, b"s1")
             await writer.send_batched(1, b"s2")
-            writer.tell_nowait(1, b"t1")
+            writer.tell_nowait(1, T1)
             assert writer.try_send(2, b"x0")
             await writer.flush()
         got = await frames(theirs, 4 if anyio_backend == "asyncio" else 6)
     if anyio_backend == "asyncio":
-        assert got == [wire.Tell(1, b"t0"), wire.SendMany(1, [b"s0", b"s1", b"s2"]),
-                       wire.Tell(1, b"t1"), wire.Send(2, b"x0")]
+        assert got == [wire.Tell(1, T0), wire.SendMany(1, [b"s0", b"s1", b"s2"]),
+                       wire.Tell(1, T1), wire.Send(2, b"x0")]
     else:  # trio: a frame per send, the same order
-        assert got == [wire.Tell(1, b"t0"), wire.Send(1, b"s0"), wire.Send(1, b"s1"),
-                       wire.Send(1, b"s2"), wire.Tell(1, b"t1"), wire.Send(2, b"x0")]
+        assert got == [wire.Tell(1, T0), wire.Send(1, b"s0"), wire.Send(1, b"s1"),
+                       wire.Send(1, b"s2"), wire.Tell(1, T1), wire.Send(2, b"x0")]
 
 
 async def test_a_batched_send_waits_for_room_and_a_closed_writer_refuses_it(
@@ -182,7 +211,7 @@ async def test_a_closed_writer_refuses_tells(anyio_backend: str) -> None:
 
 
 async def test_many_tells_under_load_arrive_whole_and_in_order(anyio_backend: str) -> None:
-    sent = [b"%d" % i for i in range(20_000)]
+    sent = [msgspec.msgpack.encode(i) for i in range(20_000)]
     async with socket_pair() as (ours, theirs):
         async with running(writer_for(ours, anyio_backend)) as writer:
             for i, payload in enumerate(sent):
@@ -195,7 +224,7 @@ async def test_many_tells_under_load_arrive_whole_and_in_order(anyio_backend: st
         with anyio.fail_after(10):
             while not isinstance(frame := await reader.receive(), wire.Goodbye):
                 if isinstance(frame, wire.TellMany):
-                    got += [(frame.target, payload) for payload in frame.payloads]
+                    got += [(frame.target, payload) for payload in frame.payloads()]
                 else:
                     assert isinstance(frame, wire.Tell)
                     got.append((frame.target, frame.payload))

@@ -247,13 +247,12 @@ class RemoteDelivery:
         # The hot case (sender-less tells to an unbounded mailbox, the bulk of remote
         # traffic): the target is looked up once per frame, not once per message (no
         # handler runs while this loops, so it cannot stop in between), and the
-        # messages are decoded in one call and told in one loop without `deliver`'s
-        # checks.
+        # messages are decoded in one call and told in one `tell_many` (for a local
+        # ref: one extend of the mailbox) without `deliver`'s checks.
         label = cell.label
-        self.codec.decode_batch(
-            frame, cell.ref.tell,
-            lambda payload, error: self.host.dead_letter(payload, label, str(error)),
-        )
+        cell.ref.tell_many(self.codec.decode_batch(
+            frame, lambda payload, error: self.host.dead_letter(payload, label, str(error)),
+        ))
 
     def deliver(self, target: int | str, payload: bytes, sender: str | None) -> None:
         """Decode one told message and post it to its local actor (or dead letters)."""

@@ -42,9 +42,8 @@ def decode_frame(body: bytes) -> Any:
 
 
 def batch(codec: Any, frame: wire.TellMany) -> tuple[list[Any], list[bytes]]:
-    delivered: list[Any] = []
     failed: list[bytes] = []
-    codec.decode_batch(frame, delivered.append, lambda payload, _: failed.append(payload))
+    delivered = codec.decode_batch(frame, lambda payload, _: failed.append(payload))
     return delivered, failed
 
 

@@ -247,13 +247,12 @@ class RemoteDelivery:
         # The hot case (sender-less tells to an unbounded mailbox, the bulk of remote
         # traffic): the target is looked up once per frame, not once per message (no
         # handler runs while this loops, so it cannot stop in between), and the
-        # messages are decoded in one call and told in one loop without `deliver`'s
-        # checks.
+        # messages are decoded in one call and told in one `tell_many` (for a local
+        # ref: one extend of the mailbox) without `deliver`'s checks.
         label = cell.label
-        self.codec.decode_batch(
-            frame, cell.ref.tell,
-            lambda payload, error: self.host.dead_letter(payload, label, str(error)),
-        )
+        cell.ref.tell_many(self.codec.decode_batch(
+            frame, lambda payload, error: self.host.dead_letter(payload, label, str(error)),
+        ))
 
     def deliver(self, target: int | str, payload: bytes, sender: str | None) -> None:
         """Decode one told message and post it to its local actor (or dead letters)."""
@@ -304,8 +303,9 @@ class RemoteDelivery:
             slot.set_exception(error)
 
     def on_ask(self, link: Link, frame: wire.Ask) -> None:
-        deadline = None if frame.timeout is None else self.kernel.now() + frame.timeout
-        slot = RemoteReplySlot(link, frame.corr, deadline, self.kernel.now, self._expired)
+        now = self.kernel.now
+        deadline = None if frame.timeout is None else now() + frame.timeout
+        slot = RemoteReplySlot(link, frame.corr, deadline, now, self._expired)
         if isinstance(frame.target, str) and frame.target.startswith("$"):
             answer_system_ask(self, frame.target, frame.payload, slot)
             return

@@ -77,6 +77,18 @@ class LocalRef(ActorRef[M]):
         return tell
 
     def tell_many(self, messages: Iterable[M]) -> None:
+        # `tell`'s fast case for a batch: one extend of the mailbox and at most one
+        # `schedule` (a remote `TellMany` arrives here whole). Every other case: a tell
+        # each, in order.
+        cell = self._cell
+        if cell.fast and (not cell.kernel.threads or _get_ident() == cell.kernel.loop_thread):
+            mailbox = cell.mailbox
+            if mailbox is None:
+                mailbox = cell.mailbox = deque()
+            mailbox.extend(messages)
+            if mailbox and not cell.scheduled:
+                cell.dispatcher.schedule(cell)
+            return
         tell = self.tell
         for message in messages:
             tell(message)

@@ -317,22 +317,18 @@ class Codec:
             deliver(message)
 
     def decode_batch(
-        self,
-        frame: TellMany,
-        deliver: Callable[[Any], object],
-        failed: Callable[[bytes, SerializationError], object],
-    ) -> None:
-        """`decode_each` for a `TellMany`'s messages, decoded in one call (the hot path
-        of remote tells); if any one does not decode, each is decoded on its own, so
-        that only the bad ones go to `failed`. Either way nothing is delivered before
-        the whole frame has been decoded, and the order holds."""
+        self, frame: TellMany, failed: Callable[[bytes, SerializationError], object]
+    ) -> list[Any]:
+        """The messages of a `TellMany`, in order, decoded in one call (the hot path of
+        remote tells). If any one does not decode, each is decoded on its own, so that
+        only the bad ones are left out, each handed with its `SerializationError` to
+        ``failed(payload, error)``."""
         try:
-            messages = self._decoder.decode(frame.messages)
+            messages: list[Any] = self._decoder.decode(frame.messages)  # an array: see TellMany
         except (SerializationError, *_DECODE_FAILURES):
-            self.decode_each(frame.payloads(), deliver, failed)
-            return
-        for message in messages:
-            deliver(message)
+            messages = []
+            self.decode_each(frame.payloads(), messages.append, failed)
+        return messages
 
     def _ext_hook(self, code: int, data: memoryview) -> Any:
         if code == _BYTEARRAY:

@@ -42,9 +42,8 @@ def decode_frame(body: bytes) -> Any:
 
 
 def batch(codec: Any, frame: wire.TellMany) -> tuple[list[Any], list[bytes]]:
-    delivered: list[Any] = []
     failed: list[bytes] = []
-    codec.decode_batch(frame, delivered.append, lambda payload, _: failed.append(payload))
+    delivered = codec.decode_batch(frame, lambda payload, _: failed.append(payload))
     return delivered, failed
 
 
@@ -57,7 +56,10 @@ def test_a_batch_round_trips_whole_and_in_order(messages: list[Any], target: Any
     assert back == frame
     delivered, failed = batch(codec, back)
     assert failed == []
-    assert [typed(m) for m in delivered] == [typed(codec.decode(p)) for p in payloads]
+    # Compared by repr: a NaN among the messages is never equal to itself.
+    assert [repr(typed(m)) for m in delivered] == [
+        repr(typed(codec.decode(p))) for p in payloads
+    ]
     assert back.payloads() == payloads
 
 

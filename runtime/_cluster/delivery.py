@@ -303,8 +303,9 @@ class RemoteDelivery:
             slot.set_exception(error)
 
     def on_ask(self, link: Link, frame: wire.Ask) -> None:
-        deadline = None if frame.timeout is None else self.kernel.now() + frame.timeout
-        slot = RemoteReplySlot(link, frame.corr, deadline, self.kernel.now, self._expired)
+        now = self.kernel.now
+        deadline = None if frame.timeout is None else now() + frame.timeout
+        slot = RemoteReplySlot(link, frame.corr, deadline, now, self._expired)
         if isinstance(frame.target, str) and frame.target.startswith("$"):
             answer_system_ask(self, frame.target, frame.payload, slot)
             return

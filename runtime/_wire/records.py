@@ -36,6 +36,7 @@ from runtime._wire.errors import RecordError
 
 __all__ = (
     "MAX_RECORD_SIZE",
+    "RECORD_HEADER_SIZE",
     "RECORD_OVERHEAD",
     "TAG_SIZE",
     "RecordError",
@@ -49,6 +50,7 @@ __all__ = (
 MAX_RECORD_SIZE = 256 * 1024
 TAG_SIZE = 16
 _HEADER = struct.Struct(">IQ")  # body length, sequence number
+RECORD_HEADER_SIZE = _HEADER.size
 RECORD_OVERHEAD = _HEADER.size + TAG_SIZE
 _KEY_LABEL = "repertory-session-key"
 _TAG_PERSON = b"repertory-record"  # BLAKE2b's domain separation: these tags and no other
@@ -125,6 +127,19 @@ class RecordSealer:
             )
         finally:
             view.release()
+
+    def seal_in_place(self, buffer: bytearray) -> None:
+        """Seal `buffer` as one record where it is: its first `RECORD_HEADER_SIZE`
+        bytes are room left for the header, the rest (1 to `MAX_RECORD_SIZE` bytes) is
+        the body; fills in the header and appends the tag. For a writer that encodes a
+        lone frame straight after that room: the record then costs no copy of its own."""
+        size = len(buffer) - _HEADER.size
+        assert 0 < size <= MAX_RECORD_SIZE, f"a record body of {size} bytes"
+        _HEADER.pack_into(buffer, 0, size, self._seq)
+        self._seq += 1
+        keyed = self._keyed.copy()
+        keyed.update(buffer)
+        buffer += keyed.digest()
 
     def _one(self, body: bytes | bytearray | memoryview) -> bytes:
         header = _HEADER.pack(len(body), self._seq)

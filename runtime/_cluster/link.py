@@ -170,6 +170,7 @@ class Link:
         self._flushing: anyio.CancelScope | None = None  # a goodbye waiting to be written
         self.closed_reason: str | None = None
         self.retired = False  # another connection to the same peer took over
+        self._retiring: anyio.CancelScope | None = None  # its countdown to closing
         self._tasks: anyio.abc.TaskGroup | None = None
         self.peer_left = False  # the peer said Goodbye: it left, it did not fail
         self.since = kernel.now()  # when the connection was made (for link age)
@@ -252,10 +253,19 @@ class Link:
         else:  # not running yet: `run` starts the countdown
             self.closed_reason = reason
 
+    def reinstate(self) -> None:
+        """Take a retired link back into use (the connection that replaced it ended
+        first): its countdown to closing is called off."""
+        self.retired = False
+        if self._retiring is not None:
+            self._retiring.cancel()
+
     async def _close_after(self, delay: float, reason: str | None) -> None:
-        await anyio.sleep(delay)
-        self.closed_reason = None
-        self.close(reason or "retired")
+        with anyio.CancelScope() as self._retiring:
+            await anyio.sleep(delay)
+            self.closed_reason = None
+            self.close(reason or "retired")
+        self._retiring = None
 
     def close(self, reason: str) -> None:
         """End the link (idempotent); what waits on it fails with `NodeDownError`.

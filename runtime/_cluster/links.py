@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from anyio.abc import ByteStream, SocketAttribute, TaskGroup
 
 from actors.errors import AuthenticationError, NodeDownError
@@ -154,6 +155,12 @@ class Links:
         limits: ConnectionLimits,
     ) -> None:
         self.table: dict[str, Link] = {}
+        # Retired connections still in their grace, by peer: one takes over (no
+        # NodeDown) if the link in use ends first (see `closed`).
+        self.retired: dict[str, set[Link]] = {}
+        # Dials under way, by (host, port): a second dial to that address waits for
+        # the first and uses its link (see `dial`).
+        self._dialling: dict[tuple[str, int], anyio.Event] = {}
         self._limits = limits
         self._cookie = cookie
         self._server_ssl = server_ssl
@@ -202,7 +209,38 @@ class Links:
         """Connect, handshake and run a link to the node at `host:port`.
 
         Returns the link in use for that peer afterwards. Raises `DialFailure`.
+        One dial per address at a time: a dial to an address already being dialled
+        (a seed by "host:port" and the same node by name, say, or a `join` beside the
+        membership's own dial) waits for that one, and uses its link if it reached the
+        node expected. Two connections dialled by the same node at once could be
+        adopted in different orders by the two sides (each side keeps the newer of
+        two such connections, and the sides see their handshakes end in different
+        orders), and then each would retire the connection the other uses.
         """
+        address = (host, port)
+        while (under_way := self._dialling.get(address)) is not None:
+            await under_way.wait()
+            reached = self._reached(host, port, expect)
+            if reached is not None:
+                return reached
+        self._dialling[address] = done = anyio.Event()
+        try:
+            return await self._dial(host, port, expect)
+        finally:
+            del self._dialling[address]
+            done.set()
+
+    def _reached(self, host: str, port: int, expect: str | None) -> Link | None:
+        """The link in use to the node at `host:port` (named `expect`, if given)."""
+        if expect is not None:
+            return self.table.get(expect)
+        suffix = f"@{_host_text(host)}:{port}"
+        for peer, link in self.table.items():
+            if peer.endswith(suffix):
+                return link
+        return None
+
+    async def _dial(self, host: str, port: int, expect: str | None) -> Link:
         target = expect or f"{host}:{port}"
         try:
             stream = await connect(host, port, ssl_context=self._client_ssl)
@@ -244,9 +282,9 @@ class Links:
             new_by_smaller = (self.node if outgoing else peer) == smaller
             old_by_smaller = (self.node if existing.outgoing else peer) == smaller
             if old_by_smaller and not new_by_smaller:
-                link.retire("a connection dialled by the smaller node exists")
+                self._retire(link, "a connection dialled by the smaller node exists")
                 return link
-            existing.retire("replaced by a newer connection")
+            self._retire(existing, "replaced by a newer connection")
         self.table[peer] = link
         if self._alarm is not None:  # the timer may sleep past this link's first check
             self._alarm.due(detector.suspected_at())
@@ -254,11 +292,48 @@ class Links:
             self._on_up(link)
         return link
 
+    def _take_spare(self, peer: str, ended: Link) -> Link | None:
+        """Forget `ended` among the peer's retired links; if `ended` was the link in
+        use, take out and return a retired one still open (None if there is none)."""
+        spares = self.retired.get(peer)
+        if spares is None:
+            return None
+        spares.discard(ended)
+        spare = None
+        if self.table.get(peer) is ended:
+            spare = next((each for each in spares if each.is_open), None)
+            if spare is not None:
+                spares.discard(spare)
+        if not spares:
+            del self.retired[peer]
+        return spare
+
+    def _retire(self, link: Link, reason: str) -> None:
+        link.retire(reason)
+        self.retired.setdefault(link.peer, set()).add(link)
+
     def closed(self, link: Link, reason: str) -> None:
-        """A link ended: if it was the one in use, its peer is down."""
-        if self.table.get(link.peer) is not link:
+        """A link ended: if it was the one in use, its peer is down, unless a retired
+        connection to it is still open: that one is taken back into use instead.
+
+        So a connection the peer retired and closed, while this side still used it
+        (the two sides disagreed on which of two to keep), costs no NodeDown: the
+        one this side retired is the one the peer uses, and it is still in its grace.
+        """
+        peer = link.peer
+        spare = self._take_spare(peer, link)
+        if self.table.get(peer) is not link:
             return  # replaced by a newer connection: the peer is still up
-        del self.table[link.peer]
+        # Not when the peer said goodbye or this node is leaving: then it is down.
+        if spare is not None and not (link.peer_left or self.closing):
+            spare.reinstate()
+            self.table[peer] = spare
+            log.info("%s: link to %s ended (%s); a second connection to it took over",
+                     self.node, peer, reason)
+            if self._alarm is not None:
+                self._alarm.due(spare.detector.suspected_at())
+            return
+        del self.table[peer]
         self._on_down(link, reason)
 
     async def _keep_alive(self) -> None:

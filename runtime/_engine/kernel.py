@@ -10,6 +10,7 @@ anyio. A *slot* is a one-shot result with `set_result`, `set_exception` and `don
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 import time
@@ -32,14 +33,20 @@ class Slot(Protocol):
 
 
 class Deadlines:
-    """Deadlines grouped by the millisecond they fall in: one timer per bucket.
+    """Deadlines grouped by the millisecond they fall in, and one timer for them all.
 
-    One timer per millisecond instead of one per wait, which would cost a heap push and
-    a cancel (or a cancel scope) on every ask. A deadline fires at most 1 ms late, by
-    failing every slot still in its bucket with `Expired`.
+    One bucket per millisecond instead of a timer per wait, which would cost a heap push
+    and a cancel (or a cancel scope) on every ask. And one timer at a time, armed for
+    the earliest bucket that still holds a wait, rather than one per bucket: asks are
+    mostly answered long before their deadline, so most buckets are empty when their
+    millisecond comes, and a timer each left thousands in the loop's heap during an
+    ask loop. When the timer fires it fails every slot still in the buckets that are
+    due with `Expired`, drops the buckets emptied meanwhile, and arms itself for the
+    next one that holds a wait. A deadline still fires at most 1 ms late (later only
+    by the loop's own lag, as any timer).
     """
 
-    __slots__ = ("_buckets", "_call_at", "_now")
+    __slots__ = ("_armed", "_buckets", "_call_at", "_keys", "_now")
 
     def __init__(
         self, now: Callable[[], float], call_at: Callable[[float, Callable[[int], None], int], Any]
@@ -47,6 +54,8 @@ class Deadlines:
         self._now = now
         self._call_at = call_at  # call_at(when, callback, key): run callback(key) at `when`
         self._buckets: dict[int, set[Any]] = {}
+        self._keys: list[int] = []  # a heap of the buckets' keys (milliseconds)
+        self._armed = math.inf  # the key the timer is armed for
 
     def bucket(self, timeout: float) -> set[Any]:
         """The set to put a slot in (and discard it from) for a wait of `timeout` s."""
@@ -54,13 +63,30 @@ class Deadlines:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = set()
-            self._call_at(key / 1000.0, self._expire, key)
+            heapq.heappush(self._keys, key)
+            if key < self._armed:  # earlier than the timer: arm it for this one too
+                self._arm(key)
         return bucket
 
+    def _arm(self, key: int) -> None:
+        self._armed = key
+        self._call_at(key / 1000.0, self._expire, key)
+
     def _expire(self, key: int) -> None:
-        for slot in self._buckets.pop(key, ()):
-            if not slot.done():
-                slot.set_exception(Expired())
+        if key != self._armed:
+            return  # a timer an earlier bucket superseded: that one's timer took over
+        self._armed = math.inf
+        keys, buckets = self._keys, self._buckets
+        due = max(key, self._now() * 1000.0)
+        while keys and keys[0] <= due:
+            for slot in buckets.pop(heapq.heappop(keys)):
+                if not slot.done():
+                    slot.set_exception(Expired())
+        while keys:  # buckets whose waits all ended meanwhile need no timer
+            if buckets[keys[0]]:
+                self._arm(keys[0])
+                return
+            del buckets[heapq.heappop(keys)]
 
 
 class Kernel:

@@ -176,7 +176,9 @@ def stop_child(parent: CellState, child: CellState, reason: BaseException | None
     if not child.stop_requested:
         request_stop(child, reason)
         if child.shutdown_timeout is not None:
-            parent.host.timers.call_later(child.shutdown_timeout, kill, child)
+            child.stop_deadline = parent.host.timers.call_later(
+                child.shutdown_timeout, kill, child
+            )
 
 
 def _stop(cell: CellState, signal: Stop) -> Pending:
@@ -213,6 +215,10 @@ def stop_next_child(cell: CellState) -> Pending:
 def terminate(cell: CellState) -> Pending:
     cell.state = Phase.STOPPED
     cell.fast = False
+    deadline = cell.stop_deadline
+    if deadline is not None:  # stopped in time: the kill timer has nothing to do
+        cell.stop_deadline = None
+        deadline.cancel()
     drain_to_dead_letters(cell)
     cell.host.forget(cell)
     notify_terminated(cell)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actors import Context
+from actors import Cancel, Context
 from actors.errors import ActorStoppedError, ActorUnavailableError, MailboxFullError
 from runtime._engine.envelope import Envelope
 
@@ -167,6 +167,7 @@ class CellState(Context):
         "start_due",
         "stashed",
         "state",
+        "stop_deadline",
         "stop_reason",
         "stop_requested",
         "supervised",
@@ -233,6 +234,9 @@ class CellState(Context):
         self.room_waiters: list[Any] | None = None
         self.stop_reason: BaseException | None = None
         self.shutdown_timeout: float | None = None
+        # The timer that kills it past `shutdown_timeout` once its parent stops it
+        # (`lifecycle.stop_child`); cancelled when it stops in time.
+        self.stop_deadline: Cancel | None = None
         self.scope: Any = None
         self.restarts = 0
         # Messages handled (a failed one too) and failures, for `top` and metrics.

@@ -35,14 +35,12 @@ def in_thread(cell: CellState, receive: Callable[[Any], Any]) -> Callable[[Any],
     """Wrap a blocking actor's sync `receive` to run in a daemon thread per message."""
     kernel = cell.kernel
 
-    def work(call: _Call, context: contextvars.Context, message: Any) -> None:
+    def work(call: _Call, context: contextvars.Context, message: Any) -> Callable[[], None]:
         try:
             call.value = context.run(receive, message)
         except BaseException as error:  # handed to the loop, which raises it there
             call.failed, call.value = True, error
-        # The loop may have closed: then the system is gone, and so is the waiter.
-        with contextlib.suppress(Exception):
-            kernel.call_soon_threadsafe(call.settle)
+        return partial(_hand_back, kernel, call)
 
     async def run_blocking(message: Any) -> Any:
         call = _Call(kernel)
@@ -61,6 +59,13 @@ def in_thread(cell: CellState, receive: Callable[[Any], Any]) -> Callable[[Any],
             raise
 
     return run_blocking
+
+
+def _hand_back(kernel: Kernel, call: _Call) -> None:
+    """Give a call's outcome to the loop's thread (`_Call.settle` runs there)."""
+    # The loop may have closed: then the system is gone, and so is the waiter.
+    with contextlib.suppress(Exception):
+        kernel.call_soon_threadsafe(call.settle)
 
 
 class _Call:
@@ -97,9 +102,11 @@ class _Workers:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+        self._idle: list[queue.SimpleQueue[Callable[[], Callable[[], None]]]] = []
 
-    def run(self, job: Callable[[], None]) -> None:
+    def run(self, job: Callable[[], Callable[[], None]]) -> None:
+        """Run `job` in an idle thread (or a new one); what it returns is called once
+        the thread counts as idle again (it hands the result back)."""
         with self._lock:
             inbox = self._idle.pop() if self._idle else None
         if inbox is None:
@@ -115,7 +122,7 @@ class _Workers:
         for inbox in idle:
             inbox.put(_release)
 
-    def _serve(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+    def _serve(self, inbox: queue.SimpleQueue[Callable[[], Callable[[], None]]]) -> None:
         while True:
             try:
                 job = inbox.get(timeout=IDLE)
@@ -127,13 +134,22 @@ class _Workers:
                 continue
             if job is _release:
                 return
-            job()
+            hand_back = job()
+            # Idle before the result is handed back: the system may close as soon as
+            # the loop has it, and `release_idle` must find this thread then, not
+            # leave it waiting out `IDLE` after the system is gone.
             with self._lock:
                 self._idle.append(inbox)
+            hand_back()
 
 
-def _release() -> None:
+def _release() -> Callable[[], None]:
     """The job that tells an idle worker thread to end (`_Workers.release_idle`)."""
+    return _nothing  # never called: `_serve` ends when it takes this job
+
+
+def _nothing() -> None:
+    """Nothing to hand back."""
 
 
 _workers = _Workers()

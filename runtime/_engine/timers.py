@@ -37,6 +37,9 @@ class TimerHandle(Cancel):
     def cancel(self) -> None:
         self._cancelled = True
         self._fn = None
+        # It stays in the heap until its deadline surfaces: it must not keep what it
+        # would have been called with (a stopped actor's cell, say) alive until then.
+        self._args = ()
         if self.owner is not None:
             self.owner.discard(self)
             self.owner = None

@@ -12,8 +12,10 @@ codec needs to bring a Struct, a dataclass or an enum back as itself.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +24,7 @@ import msgspec
 
 from actors import Actor, ActorRef
 from actors.mailbox import Mailbox
-from actors.messages import NameLost, Terminated
+from actors.messages import NameLost, NodeDown, Terminated
 
 __all__ = (
     "Claimant",
@@ -263,3 +265,44 @@ def claim_app(system: Any) -> None:
     app(system)
     names = [name for name in os.environ.get("REPERTORY_TEST_CLAIMS", "").split(",") if name]
     system.spawn(Claimant, names, name="claimant")
+
+
+class Dialler(Actor[Any]):
+    """Dials, at an instant a test chooses, every address it is given, all at once.
+
+    It waits for the file named by $REPERTORY_TEST_DIAL_FILE (polled every 5 ms: the
+    test writes it once every node is up), which holds ``{"at": wall-clock time,
+    "addresses": [...]}``; at `at` it joins every address concurrently. It records the
+    NodeDowns its node sees: asked ``"downs"``, it answers their nodes.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.downs: list[str] = []
+
+    def on_start(self) -> None:
+        self.context.system.cluster.subscribe(self.context.ref)
+        self.context.ref.tell("look")
+
+    async def receive(self, message: Any) -> Any:
+        if isinstance(message, NodeDown):
+            self.downs.append(message.node)
+        elif message == "look":
+            path = anyio.Path(self.path)
+            if not await path.exists():
+                self.context.send_after(0.005, "look")  # a poll of the test's file
+                return None
+            plan = json.loads(await path.read_text())
+            await anyio.sleep(max(0.0, plan["at"] - time.time()))
+            async with anyio.create_task_group() as tasks:
+                for address in plan["addresses"]:
+                    tasks.start_soon(self.context.system.cluster.join, address)
+        elif message == "downs":
+            return list(self.downs)
+        return None
+
+
+def dial_app(system: Any) -> None:
+    """`app`, plus a `Dialler` named "dialler" (see there)."""
+    app(system)
+    system.spawn(Dialler, os.environ["REPERTORY_TEST_DIAL_FILE"], name="dialler")

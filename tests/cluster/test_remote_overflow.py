@@ -37,7 +37,8 @@ async def test_a_full_remote_mailbox_rejects_there_and_fails_asks_at_once(
     started = time.monotonic()
     with pytest.raises(MailboxFullError, match="narrow"):
         await narrow.ask(0.0, timeout=5.0)
-    assert time.monotonic() - started < 0.5  # at once, not after the timeout
+    # At once, not after the 5 s timeout (a loaded machine may take a while for once).
+    assert time.monotonic() - started < 2.5
 
     async def rejected() -> list[str]:
         letters = await control.ask(("dead_letters",), timeout=2.0)

@@ -41,9 +41,18 @@ async def test_a_million_queued_messages_are_dead_lettered_in_bulk_at_the_deadli
         for number in range(QUEUED):
             slow.tell(number)
         await busy.wait()
-        leaving = time.monotonic()
-    took = time.monotonic() - leaving
-    assert took < 1.5, f"leaving the system took {took:.2f} s with a 0.5 s deadline"
+        leaving, cpu = time.time(), time.process_time()
+    took, cpu = time.time() - leaving, time.process_time() - cpu
+    # The deadline fired on time (a timer is late by the machine's scheduling, never
+    # early); then the rest is CPU work, measured as such so that a loaded machine does
+    # not fail it: in bulk, a million letters take well under a second of CPU (about
+    # 0.07 s), one at a time they would take several.
+    [deadline] = [r.created for r in caplog.records if "after shutdown began" in r.getMessage()]
+    assert 0.5 <= deadline - leaving < 0.5 + 1.0, deadline - leaving
+    assert cpu < 1.0, f"leaving the system took {cpu:.2f} s of CPU to dead-letter"
+    # And it ended: the 10 s handler was not waited for (the second after the deadline
+    # that `kill` gets, then `terminate`), with room for a loaded machine.
+    assert took < 0.5 + 1.0 + 3.0, f"leaving the system took {took:.2f} s with a 0.5 s deadline"
     # Every message but the one being handled when it was cancelled.
     assert system.dead_letters.count == QUEUED - 1
     assert system.dead_letters.by_reason == {"stopped": QUEUED - 1}
@@ -52,10 +61,15 @@ async def test_a_million_queued_messages_are_dead_lettered_in_bulk_at_the_deadli
     assert bulk == [f"{QUEUED - 1} dead letters to deadline/slow (stopped)"]
 
 
+# Prints the monotonic clock when it begins to leave the system and when the process
+# exits (atexit runs after the interpreter has joined its non-daemon threads), so the
+# time measured is the shutdown's, not the interpreter's start on a loaded machine.
 STUCK = """
-import sys, threading, anyio
+import atexit, sys, threading, time, anyio
 from actors import Actor
 from runtime import ActorSystem
+
+atexit.register(lambda: print(f"exiting at {time.monotonic()}", flush=True))
 
 class Stuck(Actor):
     blocking = True
@@ -69,6 +83,7 @@ async def main():
     async with ActorSystem("stuck", shutdown_timeout=0.5) as system:
         system.spawn(Stuck, name="forever").tell("go")
         await anyio.to_thread.run_sync(started.wait)
+        print(f"leaving at {time.monotonic()}", flush=True)
     print("system closed", flush=True)
 
 anyio.run(main, backend=sys.argv[1])
@@ -79,12 +94,14 @@ anyio.run(main, backend=sys.argv[1])
 def test_a_blocking_handler_that_never_returns_does_not_keep_the_process(
     backend: str,
 ) -> None:
-    began = time.monotonic()
+    # A thread that held the process would hang it: the timeout fails the test then.
     done = subprocess.run([sys.executable, "-c", STUCK, backend], capture_output=True,
-                          text=True, timeout=30)
-    took = time.monotonic() - began
+                          text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "system closed" in done.stdout
+    clock = {line.split(" at ")[0]: float(line.split(" at ")[1])
+             for line in done.stdout.splitlines() if " at " in line}
+    took = clock["exiting"] - clock["leaving"]
     assert took < 0.5 + 2, f"the process took {took:.2f} s to end with a 0.5 s deadline"
     assert "abandoned blocking actor stuck/forever still running its handler" in done.stderr
     assert "Traceback" not in done.stderr

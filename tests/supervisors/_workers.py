@@ -6,9 +6,11 @@ import itertools
 from typing import Any
 
 import anyio
+import pytest
 
 from actors import Actor, ActorRef
 from actors.testkit import TestProbe
+from supervisors import Backoff
 
 # Every instance built gets the next number, so a test can tell a fresh instance from an
 # old one by asking for it.
@@ -97,3 +99,26 @@ async def expect_events(probe: TestProbe, *events: Any) -> None:
             got.append("<nothing>")
             break
     assert got == list(events), f"expected {list(events)},\n     got {got}"
+
+
+# Timers fire on the event loop: late by a scheduling delay, never early. A test of a
+# back-off checks the delay the supervisor computed (`record_backoffs`) exactly, that
+# the restart came no sooner, and that it came no later than this: room for a machine
+# loaded by other work (a timer and three messages' hops late), still far short of the
+# next step of any back-off schedule the tests use.
+LATE = 1.0
+
+
+def record_backoffs(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The back-off delays supervisors compute from now on, in order: what they set
+    their restart timers to (`Backoff.delay`, the one place a delay is computed)."""
+    delays: list[float] = []
+    compute = Backoff.delay
+
+    def delay(self: Backoff, attempt: int, *, jitter: bool = True) -> float:
+        value = compute(self, attempt, jitter=jitter)
+        delays.append(value)
+        return value
+
+    monkeypatch.setattr(Backoff, "delay", delay)
+    return delays

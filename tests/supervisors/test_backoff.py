@@ -14,13 +14,9 @@ import supervisors._supervisor
 from actors.testkit import TestProbe
 from runtime import ActorSystem
 from supervisors import Backoff, Child, Supervisor
-from tests.supervisors._workers import Worker, expect_events
+from tests.supervisors._workers import LATE, Worker, expect_events, record_backoffs
 
 pytestmark = pytest.mark.anyio
-
-# Timers fire on the event loop: late by a scheduling delay, never early. The upper
-# bound leaves room for a loaded CI machine.
-SLACK = 0.15
 
 
 def test_delay_grows_by_factor_up_to_maximum() -> None:
@@ -60,7 +56,10 @@ async def crash_and_time_restart(system: ActorSystem, probe: TestProbe, name: st
     return time.monotonic() - began
 
 
-async def test_a_restart_waits_for_its_backoff(actor_system: ActorSystem) -> None:
+async def test_a_restart_waits_for_its_backoff(
+    actor_system: ActorSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduled = record_backoffs(monkeypatch)
     probe = TestProbe(actor_system)
     actor_system.spawn(Supervisor("root", children=[
         Child(Worker, probe.ref, "w", name="w",
@@ -68,7 +67,8 @@ async def test_a_restart_waits_for_its_backoff(actor_system: ActorSystem) -> Non
     ]))
     await expect_events(probe, ("start", "w"))
     waited = await crash_and_time_restart(actor_system, probe, "w")
-    assert 0.1 <= waited < 0.1 + SLACK
+    assert scheduled == [0.1]
+    assert 0.1 <= waited < 0.1 + LATE
 
 
 async def test_consecutive_restarts_back_off_further_and_reset_after_a_quiet_run(
@@ -76,6 +76,7 @@ async def test_consecutive_restarts_back_off_further_and_reset_after_a_quiet_run
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(supervisors._supervisor, "_clock", lambda: now[0])
+    scheduled = record_backoffs(monkeypatch)
     probe = TestProbe(actor_system)
     actor_system.spawn(Supervisor("root", max_restarts=10, children=[
         Child(Worker, probe.ref, "w", name="w",
@@ -86,11 +87,14 @@ async def test_consecutive_restarts_back_off_further_and_reset_after_a_quiet_run
     first = await crash_and_time_restart(actor_system, probe, "w")
     second = await crash_and_time_restart(actor_system, probe, "w")
     third = await crash_and_time_restart(actor_system, probe, "w")
-    assert 0.02 <= first < 0.02 + SLACK
-    assert 0.08 <= second < 0.08 + SLACK
-    assert 0.32 <= third < 0.32 + SLACK
+    assert scheduled == pytest.approx([0.02, 0.08, 0.32])
+    # Each restart waited its delay, and each delay was longer than the one before.
+    assert 0.02 <= first < 0.02 + LATE
+    assert 0.08 <= second < 0.08 + LATE
+    assert 0.32 <= third < 0.32 + LATE
     now[0] += 30.0  # the child has run for reset_after since its last restart
-    assert 0.02 <= await crash_and_time_restart(actor_system, probe, "w") < 0.02 + SLACK
+    assert 0.02 <= await crash_and_time_restart(actor_system, probe, "w") < 0.02 + LATE
+    assert scheduled[3:] == pytest.approx([0.02])  # from the start again, not 1.0
 
 
 async def test_mail_sent_while_waiting_for_the_restart_is_kept_and_handled_after_it(
@@ -125,8 +129,9 @@ async def test_mail_sent_while_waiting_for_the_restart_is_kept_and_handled_after
 
 
 async def test_a_group_waits_out_the_failed_childs_backoff_together(
-    actor_system: ActorSystem,
+    actor_system: ActorSystem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    scheduled = record_backoffs(monkeypatch)
     probe = TestProbe(actor_system)
     actor_system.spawn(Supervisor("root", strategy="one_for_all", children=[
         Child(Worker, probe.ref, "a", name="a",
@@ -141,4 +146,5 @@ async def test_a_group_waits_out_the_failed_childs_backoff_together(
     await expect_events(probe, ("stop", "a"), ("stop", "b"))
     b.tell(("note", "kept"))  # b is down with its group: kept for its new instance
     await expect_events(probe, ("restart", "a"), ("restart", "b"), ("got", "b", "kept"))
-    assert 0.05 <= time.monotonic() - began < 0.05 + SLACK
+    assert scheduled == [0.05]  # one delay, the failed child's, for the whole group
+    assert 0.05 <= time.monotonic() - began < 0.05 + LATE

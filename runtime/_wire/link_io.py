@@ -231,8 +231,9 @@ class LinkWriter(wire.FrameWriter):
         cannot travel) or dead-letters it, saying why."""
         kind = type(message)
         if kind is int:
-            # The ints msgpack carries, -2**63 to 2**64 - 1 (literals: constants here).
-            if not -0x8000_0000_0000_0000 <= message <= 0xFFFF_FFFF_FFFF_FFFF:  # type: ignore[operator]
+            # The ints msgpack carries, -2**63 to 2**64 - 1 (literals: constants here;
+            # measured, two plain tests cost less than a chained comparison).
+            if message > 0xFFFF_FFFF_FFFF_FFFF or message < -0x8000_0000_0000_0000:  # type: ignore[operator]
                 return False
         elif kind is not float and kind is not bool and message is not None:
             return False

@@ -102,7 +102,15 @@ class LinkReads:
         assert link is not None
         reader = self.reader
         try:
-            reader.feed(chunk)
+            try:
+                frame = reader.feed_one(chunk)
+            except wire.FrameDecodeError as error:
+                link.malformed(error)
+                return
+            if frame is not None:  # the whole read was this one frame
+                if not link.handle_frame(frame):
+                    link.close("the peer left")  # keeps the reason the Goodbye gave
+                return
             while True:
                 try:
                     frame = reader.next_buffered()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from actors import ActorRef
@@ -58,7 +58,10 @@ class RemoteSender(Protocol):
     def tell(self, ref: RemoteRef[Any], message: Any, sender: ActorRef[Any] | None) -> None: ...
     def tell_many(self, ref: RemoteRef[Any], messages: list[Any]) -> None: ...
     async def send(self, ref: RemoteRef[Any], message: Any) -> None: ...
-    async def ask(self, ref: RemoteRef[Any], message: Any, timeout: float | None) -> Any: ...
+    async def call(
+        self, node: str, target: int | str, message: Any, timeout: float | None,
+        ref: RemoteRef[Any] | None = None,
+    ) -> Any: ...
     def is_linked(self, node: str) -> bool: ...
 
 
@@ -121,8 +124,9 @@ class RemoteRef(ActorRef[M]):
     async def send(self, message: M) -> None:
         await self._delivery.send(self, message)
 
-    async def ask(self, message: M, timeout: float | None = 5.0) -> Any:
-        return await self._delivery.ask(self, message, timeout)
+    def ask(self, message: M, timeout: float | None = 5.0) -> Coroutine[Any, Any, Any]:
+        # The delivery's coroutine itself, awaited by the caller: no frame of its own.
+        return self._delivery.call(self._node, self._uid, message, timeout, self)
 
     @property
     def name(self) -> str | None:

@@ -198,6 +198,32 @@ class FrameReader:
         else:
             self._opener.open_into(chunk, self._buffer)
 
+    def feed_one(self, chunk: memoryview) -> SessionFrame | None:
+        """`feed` `chunk`, and when it is the usual read of a quiet link (nothing
+        buffered, `chunk` exactly one record holding exactly one frame), return that
+        frame, decoded where it lies in `chunk` (its tag checked first): nothing is
+        copied into the buffer, and there is no second look for a next frame (measured:
+        a third of the reading side's calls per remote ask). Otherwise None: read what
+        `chunk` completed with `next_buffered`. Raises as `feed` and `next_buffered` do;
+        after a `FrameDecodeError` the frame is consumed."""
+        opener = self._opener
+        body = None
+        if opener is not None and self._pos == len(self._buffer):
+            body = opener.open_lone(chunk)
+        if body is None:
+            self.feed(chunk)
+            return None
+        self.bytes_received += len(chunk)
+        size = len(body) - HEADER_SIZE
+        if size < 0 or HEADER.unpack_from(body)[0] != size or size > self._max_frame_size:
+            self._buffer += body  # not one whole frame: the general path reads (or refuses) it
+            return None
+        self.frames_received += 1
+        try:
+            return session_decoder.decode(body[HEADER_SIZE:])
+        except DECODE_ERRORS as exc:
+            raise FrameDecodeError(f"malformed frame of {size} bytes: {exc}") from None
+
     def next_buffered(self) -> SessionFrame | None:
         """The next complete frame already buffered, decoded; None when there is none.
 

@@ -165,24 +165,34 @@ class RecordOpener:
         """Bytes received that do not yet make a whole record."""
         return len(self._raw)
 
+    def open_lone(self, chunk: bytes | memoryview) -> bytes | memoryview | None:
+        """The body of `chunk` when it is exactly one whole record, the next one due,
+        with nothing buffered before it: the usual read on a quiet link (an ask, its
+        answer). The tag is checked first; the body is a slice of `chunk` (valid while
+        `chunk` is). None in any other case, and for a record that fails: then nothing
+        was consumed, and `open_into` takes the chunk (and raises, saying why)."""
+        if self._raw or len(chunk) < RECORD_OVERHEAD:
+            return None
+        size, seq = _HEADER.unpack_from(chunk)
+        tag_start = _HEADER.size + size
+        if tag_start + TAG_SIZE != len(chunk) or seq != self._seq or not size:
+            return None
+        keyed = self._keyed.copy()
+        keyed.update(chunk[:tag_start])
+        if not hmac.compare_digest(keyed.digest(), chunk[tag_start:]):
+            return None
+        self._seq = seq + 1
+        return chunk[_HEADER.size : tag_start]
+
     def open_into(self, chunk: bytes | memoryview, out: bytearray) -> None:
         """Take `chunk` from the stream; append the body of every record it completes,
         once checked, to `out`. Raises `RecordError` at the first record that fails
         (the bodies of the records before it are in `out`)."""
         raw = self._raw
-        if not raw and len(chunk) >= RECORD_OVERHEAD:
-            # The usual case on a quiet link (an ask, its answer): one read is exactly
-            # one record. Checked here without slicing views; anything else, and any
-            # failure (for its message), takes the general path below.
-            size, seq = _HEADER.unpack_from(chunk)
-            tag_start = _HEADER.size + size
-            if tag_start + TAG_SIZE == len(chunk) and seq == self._seq and size:
-                keyed = self._keyed.copy()
-                keyed.update(chunk[:tag_start])
-                if hmac.compare_digest(keyed.digest(), chunk[tag_start:]):
-                    self._seq = seq + 1
-                    out += chunk[_HEADER.size : tag_start]
-                    return
+        body = self.open_lone(chunk)
+        if body is not None:
+            out += body
+            return
         if raw:
             raw += chunk
             data: bytes | bytearray | memoryview = raw

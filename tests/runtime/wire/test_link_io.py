@@ -368,3 +368,16 @@ async def test_a_lone_frame_leaves_at_once_and_a_burst_in_one_write(
             assert len(writes) == 2
         got = await frames(theirs, 49)
     assert [frame.corr for frame in got] == list(range(1, 50))
+
+
+@asyncio_only
+async def test_a_lone_frame_over_the_record_limit_leaves_at_once_as_several_records() -> None:
+    big = wire.Ask(1, "echo", bytes(range(256)) * 2400)  # about 600 KiB: three records
+    async with socket_pair() as (ours, theirs):
+        writer = writer_for(ours, "asyncio")
+        async with running(writer):
+            writer.send_nowait(big)
+            assert writer.pending == 0  # it went straight to the transport
+            assert writer.bytes_written == len(wire.encode_frame(big))
+            got = await frames(theirs, 1)
+    assert got == [big]

@@ -17,6 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime._wire.framing import (
+    Ask,
+    FrameDecodeError,
+    FrameError,
     FrameReader,
     FrameWriter,
     RecordError,
@@ -25,9 +28,11 @@ from runtime._wire.framing import (
 )
 from runtime._wire.records import (
     MAX_RECORD_SIZE,
+    RECORD_HEADER_SIZE,
     RECORD_OVERHEAD,
     TAG_SIZE,
     RecordOpener,
+    RecordSealer,
     SessionKeys,
     derive_keys,
 )
@@ -200,3 +205,67 @@ async def test_a_stream_that_ends_inside_a_record_is_an_error() -> None:
     await pipe.send_eof()
     with pytest.raises(RecordError, match=r"closed inside a record \(\d+ bytes"):
         await FrameReader(pipe, opener=server.opener()).receive()
+
+
+# -- the quiet link's paths: a record sealed in place, one record of one frame read in place
+
+
+def test_a_record_sealed_in_place_is_the_record_seal_makes() -> None:
+    client, server = session()
+    by_seal, in_place = client.sealer(), client.sealer()
+    opener = server.opener()
+    for body in (b"x", b"an ask", os.urandom(MAX_RECORD_SIZE)):
+        buffer = bytearray(RECORD_HEADER_SIZE) + body
+        in_place.seal_in_place(buffer)
+        assert bytes(buffer) == by_seal.seal(body)
+        assert opened(opener, bytes(buffer)) == body  # numbered on: 0, 1, 2
+
+
+def lone_reader() -> tuple[FrameReader, RecordSealer]:
+    client, server = session()
+    reader = FrameReader(Pipe(), max_frame_size=1000, opener=server.opener())
+    return reader, client.sealer()
+
+
+def test_one_record_of_one_frame_is_decoded_in_place_and_nothing_stays_buffered() -> None:
+    reader, sealer = lone_reader()
+    for corr in range(3):
+        ask = Ask(corr, "echo", b"ping")
+        assert reader.feed_one(memoryview(sealer.seal(encode_frame(ask)))) == ask
+        assert reader.next_buffered() is None
+    assert reader.frames_received == 3
+
+
+def test_a_read_that_is_not_one_whole_frame_takes_the_general_path_in_order() -> None:
+    reader, sealer = lone_reader()
+    first, second, third = (Tell(i, b"m") for i in range(3))
+    two = sealer.seal(encode_frame(first) + encode_frame(second))
+    assert reader.feed_one(memoryview(two)) is None  # two frames: read one by one
+    assert [reader.next_buffered(), reader.next_buffered(), reader.next_buffered()] == [
+        first, second, None]
+    record = sealer.seal(encode_frame(third))
+    assert reader.feed_one(memoryview(record[:5])) is None  # a part: kept for the rest
+    assert reader.feed_one(memoryview(record[5:])) is None
+    assert reader.next_buffered() == third
+
+
+def test_a_forged_lone_record_is_refused_before_anything_in_it_is_decoded() -> None:
+    reader, sealer = lone_reader()
+    record = bytearray(sealer.seal(encode_frame(Tell(1, b"transfer"))))
+    record[-1] ^= 0x01
+    with pytest.raises(RecordError, match=r"record 0 failed authentication"):
+        reader.feed_one(memoryview(record))
+    assert reader.frames_received == 0
+
+
+def test_a_malformed_lone_frame_is_consumed_and_an_oversized_one_closes() -> None:
+    reader, sealer = lone_reader()
+    junk = struct.pack(">I", 3) + b"\xc1\xc1\xc1"  # 0xc1: never valid msgpack
+    with pytest.raises(FrameDecodeError, match=r"malformed frame of 3 bytes"):
+        reader.feed_one(memoryview(sealer.seal(junk)))
+    ask = Ask(7, 1, b"next")
+    assert reader.feed_one(memoryview(sealer.seal(encode_frame(ask)))) == ask
+    oversized = struct.pack(">I", 1001) + bytes(1001)
+    assert reader.feed_one(memoryview(sealer.seal(oversized))) is None
+    with pytest.raises(FrameError, match=r"frame of 1001 bytes, over the 1000-byte limit"):
+        reader.next_buffered()

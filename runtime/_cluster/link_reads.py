@@ -3,7 +3,7 @@
 `LinkReads` owns a link's receiving side: the `FrameReader` over the stream, and the
 reader task's loop (`run`), which hands each frame to the link (`ReadingLink`). On
 asyncio over plain TCP the bytes come from a `TransportReceiver`
-(`runtime._wire.link_io`), and each read is handled right in the transport's callback:
+(`runtime._wire.transport`), and each read is handled right in the transport's callback:
 its frames are decoded and handed to their handlers there, without waking the reader
 task (a loop turn saved on each side of a round trip). The task still runs and waits
 on the receiver, which then only reports the end of the stream or its error. On trio
@@ -28,8 +28,8 @@ from anyio.abc import ByteStream
 
 from runtime._engine.kernel import Kernel
 from runtime._wire import framing as wire
-from runtime._wire.link_io import TransportReceiver, asyncio_transport
 from runtime._wire.records import RecordOpener
+from runtime._wire.transport import TransportReceiver, asyncio_transport
 
 __all__ = ("LinkReads", "ReadingLink")
 

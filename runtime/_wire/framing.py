@@ -185,7 +185,7 @@ class FrameReader:
 
     def feed(self, chunk: bytes | memoryview) -> None:
         """Take `chunk`, bytes of the stream that arrived outside `receive` (a receiver
-        that hands each read to a callback, see `runtime._wire.link_io`); read what it
+        that hands each read to a callback, see `runtime._wire.transport`); read what it
         completes with `next_buffered`. Raises `RecordError` as `receive` would. The
         bytes are copied: `chunk` may be reused once this returns.
 

@@ -1,4 +1,4 @@
-"""The link's asyncio I/O (`runtime._wire.link_io`) over real sockets on 127.0.0.1.
+"""The link's asyncio I/O (`runtime._wire.link_io`, `.transport`) over real sockets on 127.0.0.1.
 
 `LinkWriter` keeps `FrameWriter`'s order and bounds while it writes from a loop
 callback and gathers sender-less tells into `TellMany` frames; `TransportReceiver`
@@ -21,8 +21,9 @@ from anyio.abc import SocketAttribute
 
 from runtime._wire import framing as wire
 from runtime._wire import link_io as _link_io
-from runtime._wire.link_io import READ_HIGH_WATER, LinkWriter, TransportReceiver, asyncio_transport
+from runtime._wire.link_io import LinkWriter
 from runtime._wire.records import RECORD_OVERHEAD, TAG_SIZE
+from runtime._wire.transport import READ_HIGH_WATER, TransportReceiver, asyncio_transport
 from tests.runtime.wire.test_records import session
 
 # Tells carry encoded messages (items of a TellMany's msgpack array): these are.

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from actors.errors import AskTimeoutError
 
-__all__ = ("Deadlines", "Expired", "Kernel", "Slot", "timed_out", "wait_answer")
+__all__ = ("Deadlines", "Expired", "Kernel", "Slot", "timed_out")
 
 
 class Expired(Exception):
@@ -164,18 +164,6 @@ def check_ask_timeout(timeout: float | None, target: str) -> None:
             f"ask to {target}: timeout must be a finite number of seconds >= 0, or None"
             f" for no deadline; got {timeout!r}"
         )
-
-
-async def wait_answer(kernel: Kernel, slot: Any, timeout: float | None, target: str) -> Any:
-    """Wait for the answer to an ask of `target`; `AskTimeoutError` past `timeout`.
-
-    For remote asks and lookups; a local ask inlines it (one coroutine frame less on
-    the hot path) and calls `timed_out` just the same.
-    """
-    try:
-        return await kernel.wait(slot, timeout)
-    except Expired:
-        raise timed_out(kernel, target, timeout) from None
 
 
 def timed_out(kernel: Kernel, target: str, timeout: float | None) -> AskTimeoutError:

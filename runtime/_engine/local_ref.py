@@ -131,7 +131,7 @@ class LocalRef(ActorRef[M]):
         else:
             cell.check_askable()
             cell.post(Envelope(message, None, slot))
-        try:  # `wait_answer`, inlined
+        try:  # an ask's wait: the kernel's, with `timed_out` for the error
             return await kernel.wait(slot, timeout)
         except Expired:
             raise timed_out(kernel, cell.label, timeout) from None
